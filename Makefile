@@ -1,0 +1,118 @@
+# Developer and CI entry points. `make help` lists them.
+#
+# Each recipe runs as one bash script (.ONESHELL) with errexit, nounset and pipefail,
+# so a failing step stops the target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The interpreter that creates the virtualenv; the venv python is used for everything else.
+PYTHON_BOOTSTRAP ?= $(shell command -v python3.11 || command -v python3)
+STAMP := $(VENV)/.installed
+ENSURE_DB := $(PY) scripts/ensure_db.py
+
+# Extra arguments: `make test PYTEST_ARGS="-k upload -x"`, `make train TRAIN_ARGS="--epochs 5"`.
+PYTEST_ARGS ?=
+TRAIN_ARGS ?=
+RUNSERVER_ADDR ?= 127.0.0.1:8000
+
+export DJANGO_SETTINGS_MODULE ?= speechemotion.settings
+
+# Sets and exports DATABASE_URL in the recipe's shell. A plain assignment (not
+# `export X=$(...)`) so that a failure of ensure_db.py stops the recipe.
+define with_db
+DATABASE_URL="$$($(ENSURE_DB))"
+export DATABASE_URL
+echo "make: DATABASE_URL=$$DATABASE_URL" >&2
+endef
+
+.PHONY: help venv db run test lint format migrations-check bench train clean-db
+
+help:
+	@echo "make venv              create $(VENV) and install requirements.txt (only when it changed)"
+	@echo "make run               database + migrate + optional superuser + runserver $(RUNSERVER_ADDR)"
+	@echo "make test              database + pytest (PYTEST_ARGS=...)"
+	@echo "make lint              ruff check and ruff format --check"
+	@echo "make format            sort imports and format with ruff"
+	@echo "make migrations-check  fail if models changed without a migration"
+	@echo "make bench             run every bench/*.py"
+	@echo "make train             python -m ml train (TRAIN_ARGS=...)"
+	@echo "make db                print the DATABASE_URL (starting a private cluster if needed)"
+	@echo "make clean-db          stop the private PostgreSQL cluster in .pgdata/"
+
+venv: $(STAMP)
+
+# The stamp is newer than requirements.txt once the install succeeded.
+$(STAMP): requirements.txt
+	@if ! "$(PY)" -c "" 2>/dev/null; then
+		echo "make: creating $(VENV) with $(PYTHON_BOOTSTRAP)"
+		"$(PYTHON_BOOTSTRAP)" -m venv --clear "$(VENV)"
+	fi
+	"$(PY)" -m pip install --disable-pip-version-check -r requirements.txt
+	touch "$(STAMP)"
+
+db: venv
+	@$(ENSURE_DB)
+
+run: venv
+	@$(with_db)
+	$(PY) manage.py migrate --noinput
+	if [[ -n "$${DJANGO_SUPERUSER_USERNAME:-}" && -n "$${DJANGO_SUPERUSER_PASSWORD:-}" ]]; then
+		# createsuperuser reads DJANGO_SUPERUSER_* itself; a second run is not an error.
+		if ! out="$$($(PY) manage.py createsuperuser --noinput 2>&1)"; then
+			if grep -Eqi "already (exists|taken)" <<<"$$out"; then
+				echo "make: superuser $$DJANGO_SUPERUSER_USERNAME already exists" >&2
+			else
+				echo "$$out" >&2
+				exit 1
+			fi
+		else
+			echo "$$out"
+		fi
+	fi
+	# WORKER: the background analysis worker will be started here, beside runserver, e.g.
+	#   $(PY) manage.py <worker command> & worker_pid=$$!
+	#   trap 'kill "$$worker_pid"' EXIT
+	# and runserver below must then run without `exec` so that the trap fires.
+	exec $(PY) manage.py runserver $(RUNSERVER_ADDR)
+
+test: venv
+	@$(with_db)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	@$(VENV)/bin/ruff check --select I --fix .
+	$(VENV)/bin/ruff format .
+
+migrations-check: venv
+	@$(with_db)
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: venv
+	@shopt -s nullglob
+	benches=(bench/*.py)
+	if (( $${#benches[@]} == 0 )); then
+		echo "make: no bench/*.py found" >&2
+		exit 0
+	fi
+	$(with_db)
+	for bench in "$${benches[@]}"; do
+		echo "== $$bench"
+		$(PY) "$$bench"
+	done
+
+train: venv
+	@$(PY) -m ml train $(TRAIN_ARGS)
+
+# Stops only the private cluster that ensure_db.py started; the data in .pgdata/ stays.
+clean-db:
+	@if [[ -x "$(PY)" ]]; then python="$(PY)"; else python="$(PYTHON_BOOTSTRAP)"; fi
+	"$$python" scripts/ensure_db.py --stop
