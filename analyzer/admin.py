@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from analyzer import services
+from analyzer.models import Analysis
+from analyzer.palette import emotion_colour
+from analyzer.responses import stored_audio_response
+from analyzer.templatetags.analyzer_tags import percent
+
+
+@admin.register(Analysis)
+class AnalysisAdmin(admin.ModelAdmin):
+    list_display = (
+        "original_name",
+        "emotion",
+        "confidence_display",
+        "duration_display",
+        "status",
+        "owner",
+        "created_at",
+    )
+    list_filter = ("emotion", "status", "model_name")
+    list_select_related = ("owner",)
+    date_hierarchy = "created_at"
+    search_fields = ("original_name", "sha256")
+    actions = ("analyse_again",)
+    fieldsets = (
+        ("Recording", {"fields": ("original_name", "audio_player", "file_facts", "sha256")}),
+        (
+            "Result",
+            {
+                "fields": (
+                    "status",
+                    "error_message",
+                    "emotion",
+                    "confidence_display",
+                    "probability_table",
+                    "model_name",
+                    "model_sha256",
+                    "processing_ms",
+                )
+            },
+        ),
+        ("Ownership", {"fields": ("owner", "session_key", "created_at")}),
+    )
+    # Everything here was computed from the upload; edits would only make it lie.
+    readonly_fields = (
+        "original_name",
+        "audio_player",
+        "file_facts",
+        "sha256",
+        "status",
+        "error_message",
+        "emotion",
+        "confidence_display",
+        "probability_table",
+        "model_name",
+        "model_sha256",
+        "processing_ms",
+        "owner",
+        "session_key",
+        "created_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Analyses are made by uploading on the site, which runs the checks and the model.
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        audio = path(
+            "<uuid:object_id>/audio/",
+            self.admin_site.admin_view(self.audio_view),
+            name="analyzer_analysis_audio",
+        )
+        return [audio, *super().get_urls()]
+
+    def audio_view(self, request: HttpRequest, object_id: uuid.UUID) -> HttpResponseBase:
+        analysis = self.get_object(request, str(object_id))
+        if analysis is None or not self.has_view_permission(request, analysis):
+            raise Http404("No such analysis.")
+        try:
+            return stored_audio_response(request, analysis)
+        except FileNotFoundError:
+            raise Http404("The recording is missing.") from None
+
+    @admin.display(description="Confidence", ordering="confidence")
+    def confidence_display(self, obj: Analysis) -> str:
+        return percent(obj.confidence)
+
+    @admin.display(description="Duration", ordering="duration")
+    def duration_display(self, obj: Analysis) -> str:
+        return f"{obj.duration:.1f} s"
+
+    @admin.display(description="Audio")
+    def audio_player(self, obj: Analysis) -> SafeString:
+        url = reverse("admin:analyzer_analysis_audio", args=[obj.pk])
+        return format_html(
+            '<audio controls preload="metadata" src="{}">'
+            '<a href="{}">Download the recording</a></audio>',
+            url,
+            url,
+        )
+
+    @admin.display(description="File")
+    def file_facts(self, obj: Analysis) -> str:
+        return (
+            f"{obj.format} ({obj.content_type}), {obj.size:,} bytes, {obj.duration:.2f} s, "
+            f"{obj.sample_rate} Hz, {obj.channels} channel{'s' if obj.channels != 1 else ''}"
+        )
+
+    @admin.display(description="Probabilities")
+    def probability_table(self, obj: Analysis) -> SafeString | str:
+        if not obj.probabilities:
+            return "–"
+        rows = format_html_join(
+            "",
+            '<tr><th scope="row"><span style="display:inline-block;width:.8em;height:.8em;'
+            'background:{};margin-right:.4em"></span>{}</th><td>{}</td></tr>',
+            (
+                (emotion_colour(emotion.value), emotion.label, percent(p, 1))
+                for emotion, p in obj.probability_rows()
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Emotion</th><th>Probability</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.action(description="Analyse again with the current model")
+    def analyse_again(self, request: HttpRequest, queryset: QuerySet[Analysis]) -> None:
+        done = failed = 0
+        for analysis in queryset:
+            analysis = services.analysis_rerun(analysis=analysis)
+            if analysis.status == Analysis.Status.DONE:
+                done += 1
+            else:
+                failed += 1
+        if done:
+            self.message_user(request, f"Analysed {done} recording(s) again.", messages.SUCCESS)
+        if failed:
+            self.message_user(
+                request, f"{failed} recording(s) could not be analysed.", messages.WARNING
+            )

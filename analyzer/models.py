@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from ml.labels import EMOTIONS, Emotion
+
+EmotionChoice = models.TextChoices(
+    "EmotionChoice", [(emotion.name, (emotion.value, emotion.label)) for emotion in EMOTIONS]
+)
+
+_SAFE_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
+
+
+def analysis_upload_to(instance: Analysis, filename: str) -> str:
+    """Store uploads under a random name, e.g. ``uploads/2026/11/<uuid4hex>.wav``.
+
+    The user's file name never reaches the disk: the service passes a name whose
+    extension comes from the sniffed format, and only a plain extension is kept.
+    """
+    extension = PurePath(filename).suffix.lstrip(".").lower()
+    if not _SAFE_EXTENSION.match(extension):
+        extension = "bin"
+    now = timezone.now()
+    return f"uploads/{now:%Y}/{now:%m}/{uuid.uuid4().hex}.{extension}"
+
+
+class Analysis(models.Model):
+    """One uploaded recording and what the model made of it.
+
+    The row and its stored file live and die together (see ``analyzer.signals``).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    original_name = models.CharField(max_length=255)
+    file = models.FileField(upload_to=analysis_upload_to, max_length=255)
+    format = models.CharField(max_length=16, help_text="Container format sniffed from the file.")
+    content_type = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    duration = models.FloatField(help_text="Seconds.")
+    sample_rate = models.PositiveIntegerField(help_text="Hz, as recorded.")
+    channels = models.PositiveSmallIntegerField()
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error_message = models.TextField(blank=True)
+    emotion = models.CharField(max_length=16, choices=EmotionChoice.choices, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    probabilities = models.JSONField(default=dict, blank=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    model_sha256 = models.CharField(max_length=64, blank=True)
+    processing_ms = models.FloatField(null=True, blank=True)
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="analyses",
+    )
+    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "analyses"
+
+    def __str__(self) -> str:
+        if self.status == self.Status.DONE and self.emotion:
+            return f"{self.original_name} – {self.get_emotion_display()}"
+        return f"{self.original_name} – {self.get_status_display()}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("analyzer:result", args=[self.pk])
+
+    @property
+    def emotion_enum(self) -> Emotion | None:
+        return Emotion(self.emotion) if self.emotion else None
+
+    @property
+    def confidence_percent(self) -> float | None:
+        return None if self.confidence is None else self.confidence * 100
+
+    @property
+    def short_model_sha256(self) -> str:
+        return self.model_sha256[:12]
+
+    def probability_rows(self) -> list[tuple[Emotion, float]]:
+        """All eight emotions in label order with their probability (0 when unknown)."""
+        probabilities = self.probabilities or {}
+        return [(emotion, float(probabilities.get(emotion.value, 0.0))) for emotion in EMOTIONS]

@@ -1,0 +1,52 @@
+"""Reads of analyses, always scoped to the caller.
+
+A signed-in user sees their own analyses; an anonymous visitor sees the ones made in
+their browser session (and not since claimed by a user). Staff see everything only
+through the admin, never through these selectors.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+
+from analyzer.models import Analysis
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+
+def _owned(
+    *, owner: AbstractBaseUser | AnonymousUser | None, session_key: str | None
+) -> QuerySet[Analysis]:
+    analyses = Analysis.objects.select_related("owner")
+    if owner is not None and owner.is_authenticated:
+        return analyses.filter(owner=owner)
+    if not session_key:
+        return analyses.none()
+    return analyses.filter(owner__isnull=True, session_key=session_key)
+
+
+def analysis_list(
+    *,
+    owner: AbstractBaseUser | AnonymousUser | None,
+    session_key: str | None,
+    emotion: str | None = None,
+) -> QuerySet[Analysis]:
+    """The caller's analyses, newest first, optionally only those of one emotion."""
+    analyses = _owned(owner=owner, session_key=session_key)
+    if emotion:
+        analyses = analyses.filter(emotion=emotion)
+    return analyses.order_by("-created_at")
+
+
+def analysis_get(
+    *,
+    pk: uuid.UUID | str,
+    owner: AbstractBaseUser | AnonymousUser | None,
+    session_key: str | None,
+) -> Analysis | None:
+    """The caller's analysis with this id, or None if it is missing or someone else's."""
+    return _owned(owner=owner, session_key=session_key).filter(pk=pk).first()

@@ -1,0 +1,60 @@
+"""Formatting helpers shared by the pages and the admin."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
+
+from analyzer.palette import EMOTION_COLOURS
+
+register = template.Library()
+
+
+@register.simple_tag
+def emotion_palette_css() -> SafeString:
+    """CSS rules giving each ``.emo-<name>`` element its colour in ``--emo``."""
+    return format_html_join(
+        "\n",
+        ".emo-{}{{--emo:{}}}",
+        ((emotion.value, colour) for emotion, colour in EMOTION_COLOURS.items()),
+    )
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    """``3.42`` -> ``3.4 s``; ``125`` -> ``2 min 05 s``."""
+    if value is None:
+        return "–"
+    value = float(value)
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(round(value), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+@register.filter
+def percent(value: float | None, digits: int = 0) -> str:
+    """``0.8123`` -> ``81%``."""
+    if value is None:
+        return "–"
+    return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def css_percent(value: float | None) -> str:
+    """A probability as a CSS width, e.g. ``81.23%`` (always a plain dotted number)."""
+    return f"{max(0.0, min(1.0, float(value or 0))) * 100:.2f}%"
+
+
+@register.filter
+def milliseconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value):.0f} ms" if value < 1000 else f"{float(value) / 1000:.1f} s"
+
+
+@register.filter
+def percent_value(value: float | None) -> str:
+    """A probability as a bare percentage number for ARIA, e.g. ``81.2``."""
+    return f"{float(value or 0) * 100:.1f}"

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from analyzer import views
+
+app_name = "analyzer"
+
+urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("analyses/", views.history, name="history"),
+    path("analyses/<uuid:pk>/", views.result, name="result"),
+    path("analyses/<uuid:pk>/audio/", views.audio, name="audio"),
+    path("analyses/<uuid:pk>/delete/", views.delete, name="delete"),
+]

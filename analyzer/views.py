@@ -1,0 +1,107 @@
+"""Thin views: validate the form, call one service or selector, redirect or render."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from analyzer import selectors, services
+from analyzer.forms import ACCEPT, HistoryFilterForm, UploadForm
+from analyzer.models import Analysis
+from analyzer.ownership import remember_anonymous_key, session_key
+from analyzer.responses import stored_audio_response
+
+HISTORY_PAGE_SIZE = 20
+
+
+def _owned_or_404(request: HttpRequest, pk: uuid.UUID) -> Analysis:
+    analysis = selectors.analysis_get(pk=pk, owner=request.user, session_key=session_key(request))
+    if analysis is None:
+        raise Http404("No such analysis.")
+    return analysis
+
+
+def _upload_context(form: UploadForm) -> dict[str, object]:
+    return {
+        "form": form,
+        "accept": ACCEPT,
+        "max_upload_bytes": settings.SPEECHEMOTION_MAX_UPLOAD_BYTES,
+        "max_duration_seconds": settings.SPEECHEMOTION_MAX_DURATION_SECONDS,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return render(request, "analyzer/upload.html", _upload_context(UploadForm()))
+
+    form = UploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        owner = request.user if request.user.is_authenticated else None
+        key = "" if owner else session_key(request, create=True)
+        try:
+            analysis = services.analysis_create(
+                upload=form.cleaned_data["file"], owner=owner, session_key=key
+            )
+        except services.AnalysisInputError as err:
+            form.add_error("file", err)
+        else:
+            if owner is None:
+                remember_anonymous_key(request, key)
+            if analysis.status == Analysis.Status.DONE:
+                messages.success(request, f"“{analysis.original_name}” has been analysed.")
+            else:
+                messages.error(
+                    request, f"“{analysis.original_name}” was stored but could not be analysed."
+                )
+            return redirect(analysis)
+    return render(request, "analyzer/upload.html", _upload_context(form), status=400)
+
+
+@require_GET
+def result(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    analysis = _owned_or_404(request, pk)
+    return render(request, "analyzer/result.html", {"analysis": analysis})
+
+
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    filter_form = HistoryFilterForm(request.GET or None)
+    emotion = filter_form.cleaned_data["emotion"] if filter_form.is_valid() else None
+    analyses = selectors.analysis_list(
+        owner=request.user, session_key=session_key(request), emotion=emotion or None
+    )
+    page = Paginator(analyses, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "analyzer/history.html",
+        {"page": page, "filter_form": filter_form, "emotion": emotion or ""},
+    )
+
+
+@require_GET
+def audio(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
+    analysis = _owned_or_404(request, pk)
+    try:
+        return stored_audio_response(request, analysis)
+    except FileNotFoundError:
+        raise Http404("The recording is missing.") from None
+
+
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    analysis = _owned_or_404(request, pk)
+    if request.method != "POST":
+        return render(request, "analyzer/delete.html", {"analysis": analysis})
+    name = analysis.original_name
+    services.analysis_delete(analysis=analysis)
+    messages.success(request, f"“{name}” and its recording have been deleted.")
+    return redirect(reverse("analyzer:history"))

@@ -1,0 +1,1 @@
+"""The speechemotion Django project: settings, URLs and the WSGI/ASGI entry points."""
