@@ -1,0 +1,255 @@
+"""``python -m ml train | evaluate | predict``.
+
+predict is a contract other tools rely on: with ``--jsonl`` it prints one JSON object per
+input file, in input order, and nothing else on standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ml.errors import MLError
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ravdess"
+DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "build" / "cache"
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+# --- predict -------------------------------------------------------------------------
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ml.recognizer import EmotionRecognizer, default_model_path
+
+    try:
+        rec = EmotionRecognizer.from_path(args.model or default_model_path())
+    except MLError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    failed = False
+    for name in args.files:
+        try:
+            result = {"file": name, **rec.predict_file(name).to_dict()}
+        except MLError as err:
+            result, failed = {"file": name, "error": str(err)}, True
+        except Exception as err:  # one bad file must not stop thousands of others
+            result, failed = {"file": name, "error": f"unexpected error: {err}"}, True
+        if args.jsonl:
+            print(json.dumps(result), flush=True)
+        elif "error" in result:
+            print(f"{name}: error: {result['error']}")
+        else:
+            print(f"{name}: {result['emotion']} ({result['confidence']:.0%})")
+    return 1 if failed else 0
+
+
+# --- train ---------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ml.data import corpus
+    from ml.features import FeatureConfig
+    from ml.training import Recipe, compute_features, cross_validate
+
+    items = []
+    for root in args.data:
+        items += corpus(root)
+    archs = args.arch.split("+")
+    recipes, feats = [], []
+    for arch in archs:
+        from ml.architectures import Architecture
+
+        fs = Architecture(arch).feature_set
+        config = FeatureConfig(feature_set=fs, fmax=args.fmax, norm=args.norm)
+        recipe = Recipe(
+            architecture=arch,
+            epochs=args.epochs or (40 if arch == "cnn" else 120),
+            seed=args.seed,
+            features=config,
+            mixup=args.mixup,
+        )
+        recipes.append(recipe)
+        feats.append(
+            compute_features(items, config, recipe.variants, seed=args.seed, cache_dir=args.cache)
+        )
+    score_on = args.score_on.split(",") if args.score_on else None
+    metrics = None
+    if args.folds:
+        results = [
+            cross_validate(items, f, r, n_folds=args.folds, score_on=score_on)
+            for f, r in zip(feats, recipes, strict=True)
+        ]
+        combined = results[0]
+        if len(results) > 1:
+            from ml.training import CVResult
+
+            combined = CVResult(
+                np.mean([r.logits for r in results], axis=0),
+                results[0].labels,
+                results[0].folds,
+                sum(r.seconds for r in results),
+            )
+        metrics = combined.summary()
+        if len(results) > 1:
+            metrics["members"] = {
+                r.architecture: res.summary()["ua_mean"]
+                for r, res in zip(recipes, results, strict=True)
+            }
+        _print_summary(metrics)
+    if args.out is None:
+        return 0
+    from ml.model_io import save_model
+    from ml.training import fit
+
+    labels = np.array([u.label for u in items])
+    everything = np.arange(len(items))
+    members = []
+    for f, r in zip(feats, recipes, strict=True):
+        model, norm = fit(f, labels, everything, r)
+        members.append((model, norm, r))
+    speakers = sorted({u.speaker for u in items})
+    training = {
+        "corpora": sorted({u.corpus for u in items}),
+        "data": [str(Path(d)) for d in args.data],
+        "utterances": len(items),
+        "speakers": speakers,
+        "command": "python -m ml " + " ".join(sys.argv[1:]),
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "licence": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial, share-alike, attribution)",
+    }
+    save_model(args.out, name=args.name, members=members, metrics=metrics, training=training)
+    print(f"saved {args.out}", file=sys.stderr)
+    return 0
+
+
+def _print_summary(m: dict) -> None:
+    from ml.labels import EMOTION_NAMES
+    from ml.metrics import format_confusion
+
+    print(f"{m['protocol']}")
+    print(f"UA        {m['ua_mean']:.3f} ± {m['ua_std']:.3f}  (folds: {m['fold_ua']})")
+    print(f"accuracy  {m['accuracy_mean']:.3f} ± {m['accuracy_std']:.3f}")
+    print(
+        "per-class recall: " + ", ".join(f"{k} {v:.2f}" for k, v in m["per_class_recall"].items())
+    )
+    print(
+        f"calibration: temperature {m['temperature']}, ECE {m['ece_raw']:.3f} -> "
+        f"{m['ece_calibrated']:.3f}"
+    )
+    if "members" in m:
+        print(f"members (UA): {m['members']}")
+    print(format_confusion(np.array(m["confusion"]), EMOTION_NAMES))
+
+
+# --- evaluate ------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ml.recognizer import default_model_path, read_meta
+
+    path = Path(args.model or default_model_path())
+    if not args.data:
+        meta = read_meta(path)
+        if not meta.get("metrics"):
+            print("this model carries no cross-validation metrics", file=sys.stderr)
+            return 1
+        print(f"model {meta['name']} (trained on {meta['training']['corpora']})")
+        _print_summary(meta["metrics"])
+        return 0
+    from ml.data import corpus
+    from ml.labels import EMOTIONS
+    from ml.metrics import (
+        accuracy,
+        confusion,
+        expected_calibration_error,
+        format_confusion,
+        per_class_recall,
+        unweighted_average_recall,
+    )
+    from ml.recognizer import EmotionRecognizer
+
+    rec = EmotionRecognizer.from_path(path)
+    items = []
+    for root in args.data:
+        items += corpus(root)
+    probs, labels = [], []
+    for u in items:
+        try:
+            p = rec.predict_file(u.path)
+        except MLError as err:
+            print(f"{u.path}: {err}", file=sys.stderr)
+            continue
+        probs.append([p.probabilities[e.value] for e in EMOTIONS])
+        labels.append(u.label)
+    probs_a, y = np.array(probs), np.array(labels)
+    pred = probs_a.argmax(axis=1)
+    cm = confusion(y, pred)
+    print(f"model {rec.name} on {len(y)} utterances from {', '.join(map(str, args.data))}")
+    print(
+        f"UA {unweighted_average_recall(y, pred):.3f}  accuracy {accuracy(y, pred):.3f}  "
+        f"ECE {expected_calibration_error(probs_a, y):.3f}"
+    )
+    print(
+        "per-class recall: "
+        + ", ".join(
+            f"{e.value} {r:.2f}"
+            for e, r in zip(EMOTIONS, per_class_recall(cm), strict=True)
+            if not np.isnan(r)
+        )
+    )
+    print(format_confusion(cm))
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ml", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pr = sub.add_parser("predict", help="the emotion of each file")
+    pr.add_argument("files", nargs="+", metavar="FILE")
+    pr.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    pr.add_argument("--model", type=Path, help="model directory (default: bundled)")
+    pr.set_defaults(func=cmd_predict)
+
+    tr = sub.add_parser("train", help="cross-validate and train a model")
+    tr.add_argument("--data", type=Path, nargs="+", default=[DEFAULT_DATA])
+    tr.add_argument("--arch", default="cnn", help="cnn, mlp, or an ensemble like cnn+mlp")
+    tr.add_argument("--epochs", type=int, default=0, help="default: 40 (cnn), 120 (mlp)")
+    tr.add_argument("--seed", type=int, default=1337)
+    tr.add_argument("--folds", type=int, default=5, help="0 skips cross-validation")
+    tr.add_argument("--fmax", type=float, default=4000.0)
+    tr.add_argument("--norm", choices=("none", "global", "bin"), default="global")
+    tr.add_argument("--mixup", type=float, default=0.2)
+    tr.add_argument("--score-on", default="ravdess", help="corpora scored in CV ('' = all)")
+    tr.add_argument("--name", default="speechemotion")
+    tr.add_argument("--out", type=Path, help="where to save the final model")
+    tr.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate", help="a model's cross-validation figures, or its score on a labelled corpus"
+    )
+    ev.add_argument("--model", type=Path)
+    ev.add_argument("--data", type=Path, nargs="*", help="RAVDESS/SAVEE-named recordings")
+    ev.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    return args.func(args)

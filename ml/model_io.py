@@ -1,0 +1,68 @@
+"""Saving a trained model directory that :class:`ml.recognizer.EmotionRecognizer` loads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ml.labels import EMOTION_NAMES
+from ml.recognizer import FORMAT, VERSION, file_sha256
+
+
+def _with_normaliser(model, norm):
+    """Bake the MLP's feature standardisation into the saved model."""
+    if norm is None:
+        return model
+    import keras
+
+    mean, std = norm
+    inputs = keras.Input(shape=(len(mean),), name="stats")
+    scaled = keras.layers.Normalization(mean=mean, variance=std**2, name="standardise")(inputs)
+    return keras.Model(inputs, model(scaled), name=model.name)
+
+
+def save_model(
+    out: str | Path,
+    *,
+    name: str,
+    members: list[tuple[Any, Any, Any]],
+    metrics: dict | None,
+    training: dict,
+) -> Path:
+    """Write ``meta.json`` and one ``<architecture>.keras`` per member, atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    specs = []
+    for model, norm, recipe in members:
+        weights = f"{recipe.architecture}.keras"
+        _with_normaliser(model, norm).save(tmp / weights)
+        specs.append(
+            {
+                "architecture": recipe.architecture,
+                "weights": weights,
+                "sha256": file_sha256(tmp / weights),
+                "weight": 1.0,
+                "features": recipe.features.to_dict(),
+                "recipe": recipe.to_dict(),
+            }
+        )
+    arch = "+".join(s["architecture"] for s in specs)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": f"{name}-{arch}",
+        "labels": list(EMOTION_NAMES),
+        "temperature": (metrics or {}).get("temperature", 1.0),
+        "members": specs,
+        "training": training,
+        "metrics": metrics,
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out

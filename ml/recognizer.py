@@ -1,0 +1,223 @@
+"""The one explicit loader and the prediction layers.
+
+``load_audio -> extract_features -> predict_signal -> predict_file``
+
+A saved model is a directory::
+
+    meta.json      format, version, name, label order, temperature, members, training
+                   data description, validation metrics
+    <member>.keras the Keras weights of each member (one, or several for an ensemble)
+
+:meth:`EmotionRecognizer.from_path` checks all of it before anything is used. Importing
+this module does not import TensorFlow; loading a model does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.audio import SAMPLE_RATE, ensure_speech, load_audio
+from ml.errors import AudioTooShortError, ModelLoadError
+from ml.features import FeatureConfig, FeatureSet, extract_features
+from ml.labels import EMOTION_NAMES, Emotion
+from ml.metrics import softmax
+
+FORMAT = "speechemotion-model"
+VERSION = 1
+BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "bundled"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top emotion, its probability, and the probabilities of all eight (sum 1)."""
+
+    emotion: Emotion
+    confidence: float
+    probabilities: dict[str, float]
+
+    @classmethod
+    def from_probs(cls, probs: np.ndarray) -> Prediction:
+        probs = np.asarray(probs, dtype=np.float64)
+        probs = probs / probs.sum()
+        top = int(np.argmax(probs))
+        return cls(
+            emotion=Emotion(EMOTION_NAMES[top]),
+            confidence=float(probs[top]),
+            probabilities={n: float(p) for n, p in zip(EMOTION_NAMES, probs, strict=True)},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "emotion": self.emotion.value,
+            "confidence": round(self.confidence, 6),
+            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+        }
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class _Member:
+    features: FeatureConfig
+    weight: float
+    call: Any  # compiled: [1, ...] float32 -> [1, 8] logits
+
+
+class EmotionRecognizer:
+    """A loaded model. Thread-safe for prediction."""
+
+    def __init__(self, *, path: Path, meta: dict[str, Any], members: list[_Member], sha256: str):
+        self.path = path
+        self.meta = meta
+        self.members = members
+        self.sha256 = sha256
+        self.name: str = meta["name"]
+        self.temperature: float = float(meta.get("temperature", 1.0))
+
+    # -- loading -------------------------------------------------------------------
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> EmotionRecognizer:
+        """Load and check a saved model directory; ``ModelLoadError`` says what is wrong."""
+        path = Path(path)
+        meta = read_meta(path)
+        import keras
+        import tensorflow as tf
+
+        members, digests = [], []
+        for spec in meta["members"]:
+            weights = path / spec["weights"]
+            digest = file_sha256(weights)
+            if spec.get("sha256") and spec["sha256"] != digest:
+                raise ModelLoadError(
+                    f"{weights} does not match the SHA-256 recorded in meta.json; "
+                    "the weights were changed or damaged."
+                )
+            try:
+                model = keras.saving.load_model(weights, compile=False)
+            except Exception as err:  # keras raises many types for a damaged file
+                raise ModelLoadError(f"{weights} could not be loaded: {err}") from err
+            config = FeatureConfig.from_dict(spec["features"])
+            if model.output_shape[-1] != len(EMOTION_NAMES):
+                raise ModelLoadError(
+                    f"{weights} has {model.output_shape[-1]} outputs; expected "
+                    f"{len(EMOTION_NAMES)}."
+                )
+            if config.feature_set is FeatureSet.LOGMEL:
+                spec_in = tf.TensorSpec([1, None, config.n_mels], tf.float32)
+            else:
+                spec_in = tf.TensorSpec([1, model.input_shape[-1]], tf.float32)
+            call = tf.function(lambda x, m=model: m(x, training=False), input_signature=[spec_in])
+            members.append(_Member(config, float(spec.get("weight", 1.0)), call))
+            digests.append(digest)
+        sha = (
+            digests[0]
+            if len(digests) == 1
+            else hashlib.sha256("".join(digests).encode()).hexdigest()
+        )
+        rec = cls(path=path, meta=meta, members=members, sha256=sha)
+        rec._warm_up()
+        return rec
+
+    def _warm_up(self) -> None:
+        # Trace the compiled functions now, so the first request is not the slow one.
+        rng = np.random.default_rng(0)
+        self.predict_signal(
+            rng.normal(0, 0.1, SAMPLE_RATE * 2).astype(np.float32), check_speech=False
+        )
+
+    # -- prediction ------------------------------------------------------------------
+
+    def logits(self, signal: np.ndarray) -> np.ndarray:
+        """signal : [shape=(n,)] mono float32 at sr=16000 -> averaged logits [shape=(8,)]."""
+        total = np.zeros(len(EMOTION_NAMES))
+        weight = 0.0
+        for m in self.members:
+            feats = extract_features(signal, m.features)[None].astype(np.float32)
+            total += m.weight * np.asarray(m.call(feats))[0]
+            weight += m.weight
+        return total / weight
+
+    def predict_signal(self, signal: np.ndarray, *, check_speech: bool = True) -> Prediction:
+        """signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
+
+        Raises ``AudioTooShortError`` (under 0.5 s) and ``NoSpeechError``.
+        """
+        signal = np.asarray(signal, dtype=np.float32)
+        if signal.ndim != 1:
+            raise ValueError(f"expected a mono signal of shape (n,), got {signal.shape}")
+        if len(signal) < SAMPLE_RATE // 2:
+            raise AudioTooShortError("At least 0.5 s of audio is needed.")
+        if check_speech:
+            ensure_speech(signal)
+        return Prediction.from_probs(softmax(self.logits(signal), self.temperature))
+
+    def predict_file(
+        self, path: str | os.PathLike[str], *, max_duration: float | None = None
+    ) -> Prediction:
+        return self.predict_signal(load_audio(path, max_duration=max_duration).signal)
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """Read and check ``meta.json`` of a model directory (no TensorFlow needed)."""
+    if not path.is_dir():
+        raise ModelLoadError(f"No model directory at {path}.")
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except FileNotFoundError as err:
+        raise ModelLoadError(f"{path} has no meta.json; it is not a saved model.") from err
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{path / 'meta.json'} is not valid JSON: {err}") from err
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ModelLoadError(
+            f"{path} holds format {meta.get('format')!r} version {meta.get('version')!r}; "
+            f"this code reads {FORMAT!r} version {VERSION}."
+        )
+    if tuple(meta.get("labels", ())) != EMOTION_NAMES:
+        raise ModelLoadError(
+            f"{path} was trained on labels {meta.get('labels')}; expected {list(EMOTION_NAMES)}."
+        )
+    if not meta.get("members"):
+        raise ModelLoadError(f"{path}/meta.json lists no model members.")
+    for spec in meta["members"]:
+        if not (path / spec.get("weights", "")).is_file():
+            raise ModelLoadError(f"{path} lacks the weights file {spec.get('weights')!r}.")
+        try:
+            FeatureConfig.from_dict(spec.get("features", {}))
+        except (TypeError, ValueError) as err:
+            raise ModelLoadError(f"{path}: bad feature configuration: {err}") from err
+    return meta
+
+
+def default_model_path() -> Path:
+    return Path(os.environ.get("SPEECHEMOTION_MODEL") or BUNDLED_MODEL)
+
+
+_lock = threading.Lock()
+_cache: dict[Path, EmotionRecognizer] = {}
+
+
+def get_recognizer(path: str | os.PathLike[str] | None = None) -> EmotionRecognizer:
+    """The recognizer for ``path`` (default: the bundled model), loaded once per process."""
+    key = Path(path).resolve() if path else default_model_path().resolve()
+    rec = _cache.get(key)
+    if rec is None:
+        with _lock:
+            rec = _cache.get(key)
+            if rec is None:
+                rec = _cache[key] = EmotionRecognizer.from_path(key)
+    return rec
