@@ -5,7 +5,7 @@ Importing this module imports TensorFlow; only training and the loader do that.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import keras
 from keras import layers
@@ -14,7 +14,7 @@ from ml.features import FeatureSet
 from ml.labels import EMOTIONS
 
 
-class Architecture(str, Enum):
+class Architecture(StrEnum):
     MLP = "mlp"  # utterance statistics -> dense layers
     CNN = "cnn"  # log-mel frames -> 2-D convolutions -> pooling over time
 

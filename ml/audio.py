@@ -14,7 +14,7 @@ import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ DECODE_TIMEOUT = float(os.environ.get("SPEECHEMOTION_DECODE_TIMEOUT", "120"))
 _BLOCK = 1 << 16  # frames read at a time, so memory stays bounded by the output size
 
 
-class AudioFormat(str, Enum):
+class AudioFormat(StrEnum):
     WAV = "wav"
     FLAC = "flac"
     OGG = "ogg"

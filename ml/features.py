@@ -13,7 +13,7 @@ inference computes exactly what training computed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +24,7 @@ import scipy.signal
 from ml.audio import SAMPLE_RATE
 
 
-class FeatureSet(str, Enum):
+class FeatureSet(StrEnum):
     STATS = "stats"
     LOGMEL = "logmel"
 

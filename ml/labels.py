@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Emotion(str, Enum):
+class Emotion(StrEnum):
     """The eight RAVDESS emotions, in RAVDESS code order (01..08)."""
 
     NEUTRAL = "neutral"
