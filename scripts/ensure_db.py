@@ -107,8 +107,9 @@ def create_database(*, host: str, port: int, dbname: str) -> None:
     import psycopg2
     from psycopg2 import errors, sql
 
-    conn = _connect(host=host, port=port, timeout=10)
+    conn = None
     try:
+        conn = _connect(host=host, port=port, timeout=10)
         # CREATE DATABASE cannot run inside a transaction block.
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -124,7 +125,8 @@ def create_database(*, host: str, port: int, dbname: str) -> None:
     except psycopg2.Error as exc:
         raise EnsureDBError(f"could not create database {dbname!r}: {exc}") from exc
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
 # --- the private cluster -------------------------------------------------------------
