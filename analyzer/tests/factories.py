@@ -1,0 +1,194 @@
+"""Real audio built in memory, uploads, stored analyses, and the temporary MEDIA_ROOT mixin."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+import unittest
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import soundfile as sf
+import soxr
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+
+from analyzer.models import Analysis
+from ml.labels import EMOTION_NAMES, EMOTIONS, Emotion
+from ml.recognizer import BUNDLED_MODEL
+
+SAMPLE_RATE = 16000
+
+_model_missing = not (BUNDLED_MODEL / "meta.json").is_file() and not settings.SPEECHEMOTION_MODEL
+requires_model = unittest.skipIf(
+    _model_missing,
+    f"the bundled model is not there yet ({BUNDLED_MODEL}/meta.json is missing)",
+)
+
+
+# --- audio ------------------------------------------------------------------------------------
+
+
+def ravdess_path(emotion: Emotion = Emotion.HAPPY, *, actor: int = 1, statement: int = 1) -> Path:
+    """A RAVDESS take: 16 kHz mono FLAC, ~3.5 s of one actor saying one sentence."""
+    code = EMOTIONS.index(emotion) + 1
+    name = f"03-01-{code:02d}-01-{statement:02d}-01-{actor:02d}.flac"
+    path = Path(settings.SPEECHEMOTION_DATA_DIR) / "ravdess" / f"Actor_{actor:02d}" / name
+    if not path.is_file():
+        raise AssertionError(
+            f"RAVDESS recording {path} is missing; set SPEECHEMOTION_DATA_DIR to the folder "
+            "holding ravdess/"
+        )
+    return path
+
+
+def wav_bytes(signal: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """signal : [shape=(n,) or (n, channels)] float in [-1, 1] -> 16-bit PCM WAV bytes."""
+    buffer = io.BytesIO()
+    sf.write(buffer, signal, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def speech_signal(emotion: Emotion = Emotion.HAPPY, *, actor: int = 1) -> np.ndarray:
+    signal, sample_rate = sf.read(ravdess_path(emotion, actor=actor), dtype="float32")
+    assert sample_rate == SAMPLE_RATE
+    return signal
+
+
+def speech_wav(
+    emotion: Emotion = Emotion.HAPPY,
+    *,
+    actor: int = 1,
+    sample_rate: int = SAMPLE_RATE,
+    channels: int = 1,
+) -> bytes:
+    """Real speech as WAV, optionally resampled and duplicated to several channels."""
+    signal = speech_signal(emotion, actor=actor)
+    if sample_rate != SAMPLE_RATE:
+        signal = soxr.resample(signal, SAMPLE_RATE, sample_rate)
+    if channels > 1:
+        signal = np.repeat(signal[:, None], channels, axis=1)
+    return wav_bytes(signal, sample_rate)
+
+
+def tone_wav(seconds: float = 2.0, frequency: float = 440.0) -> bytes:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return wav_bytes((0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32))
+
+
+def noise_wav(seconds: float = 2.0, *, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    return wav_bytes(rng.normal(0, 0.1, int(seconds * SAMPLE_RATE)).clip(-1, 1))
+
+
+def silence_wav(seconds: float = 2.0) -> bytes:
+    return wav_bytes(np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32))
+
+
+def upload(
+    data: bytes, name: str = "speech.wav", content_type: str = "audio/wav"
+) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+# --- rows -------------------------------------------------------------------------------------
+
+
+def probabilities_for(emotion: Emotion, confidence: float = 0.6) -> dict[str, float]:
+    rest = (1 - confidence) / (len(EMOTION_NAMES) - 1)
+    return {name: confidence if name == emotion.value else rest for name in EMOTION_NAMES}
+
+
+def make_analysis(
+    *,
+    owner: Any = None,
+    session_key: str = "",
+    emotion: Emotion | None = Emotion.HAPPY,
+    data: bytes | None = None,
+    original_name: str = "take.wav",
+    **fields: Any,
+) -> Analysis:
+    """A stored analysis without running the model (the file is real WAV bytes)."""
+    data = data if data is not None else tone_wav(1.0)
+    values: dict[str, Any] = {
+        "original_name": original_name,
+        "format": "wav",
+        "content_type": "audio/wav",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "duration": 1.0,
+        "sample_rate": SAMPLE_RATE,
+        "channels": 1,
+        "owner": owner,
+        "session_key": session_key,
+    }
+    if emotion is not None:
+        values |= {
+            "status": Analysis.Status.DONE,
+            "emotion": emotion.value,
+            "confidence": 0.6,
+            "probabilities": probabilities_for(emotion),
+            "model_name": "test-model",
+            "model_sha256": "ab" * 32,
+            "processing_ms": 12.0,
+        }
+    values |= fields
+    analysis = Analysis(**values)
+    analysis.file.save("upload.wav", ContentFile(data), save=False)
+    analysis.save(force_insert=True)
+    return analysis
+
+
+def make_user(username: str = "ada", *, staff: bool = False, password: str = "pw-for-tests-1"):
+    model = get_user_model()
+    if staff:
+        return model.objects.create_superuser(username, f"{username}@example.com", password)
+    return model.objects.create_user(username, f"{username}@example.com", password)
+
+
+def fake_recognizer(
+    *, emotion: Emotion = Emotion.SAD, error: Exception | None = None, name: str = "fake-model"
+) -> mock.Mock:
+    """A stand-in for ``ml.recognizer.EmotionRecognizer`` (no TensorFlow)."""
+    from ml.recognizer import Prediction
+
+    recognizer = mock.Mock(name="recognizer")
+    recognizer.name = name
+    recognizer.sha256 = "cd" * 32
+    if error is not None:
+        recognizer.predict_signal.side_effect = error
+    else:
+        probs = probabilities_for(emotion, 0.7)
+        recognizer.predict_signal.return_value = Prediction(emotion, 0.7, probs)
+    return recognizer
+
+
+# --- mixins -----------------------------------------------------------------------------------
+
+
+class TempMediaMixin:
+    """Each test gets its own empty MEDIA_ROOT and temp dir, removed afterwards."""
+
+    media_root: Path
+    temp_root: Path
+
+    def setUp(self) -> None:
+        super().setUp()  # type: ignore[misc]
+        enter = self.enterContext  # type: ignore[attr-defined]
+        self.media_root = Path(enter(tempfile.TemporaryDirectory(prefix="se-media-")))
+        enter(override_settings(MEDIA_ROOT=self.media_root))
+        # Where the service's temporary copies go, so tests can check none is left behind.
+        self.temp_root = Path(enter(tempfile.TemporaryDirectory(prefix="se-tmp-")))
+        enter(mock.patch.object(tempfile, "tempdir", str(self.temp_root)))
+
+    def stored_files(self) -> list[Path]:
+        return sorted(p for p in self.media_root.rglob("*") if p.is_file())
+
+    def temporary_files(self) -> list[Path]:
+        return sorted(p for p in self.temp_root.rglob("*") if p.is_file())

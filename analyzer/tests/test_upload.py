@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import hashlib
+import re
+from unittest import mock
+
+from django.db import IntegrityError, connection
+from django.test import TestCase
+from django.urls import reverse
+
+from analyzer import services
+from analyzer.models import Analysis
+from analyzer.tests.factories import (
+    TempMediaMixin,
+    fake_recognizer,
+    make_user,
+    requires_model,
+    speech_wav,
+    upload,
+)
+from ml.labels import EMOTION_NAMES, Emotion
+
+STORED_NAME = re.compile(r"^uploads/\d{4}/\d{2}/[0-9a-f]{32}\.wav$")
+
+
+class UploadPageTests(TempMediaMixin, TestCase):
+    def test_it_shows_the_upload_form_with_its_limits(self) -> None:
+        response = self.client.get(reverse("analyzer:upload"))
+
+        self.assertContains(response, 'type="file" name="file"')
+        self.assertContains(response, "multipart/form-data")
+        accept = re.search(r'accept="([^"]+)"', response.content.decode())[1]
+        for extension in (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".webm", ".mp4", ".mov", ".mkv"):
+            self.assertIn(extension, accept.split(","))
+        self.assertContains(response, "Up to 50.0\xa0MB and 10 min 00 s of speech")
+
+
+@requires_model
+class UploadWithModelTests(TempMediaMixin, TestCase):
+    def test_it_analyses_an_upload_end_to_end(self) -> None:
+        data = speech_wav(Emotion.ANGRY)
+
+        response = self.client.post(
+            reverse("analyzer:upload"), {"file": upload(data, "my take.wav")}, follow=True
+        )
+
+        analysis = Analysis.objects.get()
+        self.assertRedirects(response, reverse("analyzer:result", args=[analysis.pk]))
+        self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error_message)
+        self.assertEqual(analysis.original_name, "my take.wav")
+        self.assertEqual(analysis.sha256, hashlib.sha256(data).hexdigest())
+        self.assertEqual(analysis.size, len(data))
+        self.assertAlmostEqual(analysis.duration, 3.47, places=1)
+        self.assertEqual((analysis.sample_rate, analysis.channels), (16000, 1))
+        self.assertEqual((analysis.format, analysis.content_type), ("wav", "audio/wav"))
+        self.assertIn(analysis.emotion, EMOTION_NAMES)
+        self.assertEqual(sorted(analysis.probabilities), sorted(EMOTION_NAMES))
+        self.assertAlmostEqual(sum(analysis.probabilities.values()), 1.0, places=5)
+        self.assertAlmostEqual(analysis.confidence, max(analysis.probabilities.values()))
+        self.assertTrue(analysis.model_name)
+        self.assertEqual(len(analysis.model_sha256), 64)
+        self.assertGreater(analysis.processing_ms, 0)
+
+        # What the user sees: the message, the emotion, eight bars, the player, the facts.
+        self.assertContains(response, "“my take.wav” has been analysed.")
+        self.assertContains(response, f'class="emotion emo-{analysis.emotion}"')
+        self.assertContains(response, f">{analysis.get_emotion_display()}</div>", html=False)
+        self.assertEqual(response.content.decode().count('role="meter"'), 8)
+        for emotion in Emotion:
+            self.assertContains(response, f'<span class="name chip">{emotion.label}</span>')
+        self.assertContains(response, f'src="{reverse("analyzer:audio", args=[analysis.pk])}"')
+        self.assertContains(response, analysis.model_sha256[:12])
+        self.assertContains(response, "16000 Hz")
+
+        # The stored file has a random name, the same bytes, and nothing else is left over.
+        self.assertRegex(analysis.file.name, STORED_NAME)
+        self.assertNotIn("take", analysis.file.name)
+        self.assertEqual(self.stored_files(), [self.media_root / analysis.file.name])
+        self.assertEqual((self.media_root / analysis.file.name).read_bytes(), data)
+        self.assertEqual(self.temporary_files(), [])
+
+    def test_it_reports_the_original_sample_rate_and_channels(self) -> None:
+        data = speech_wav(Emotion.CALM, sample_rate=22050, channels=2)
+
+        self.client.post(reverse("analyzer:upload"), {"file": upload(data, "stereo.wav")})
+
+        analysis = Analysis.objects.get()
+        self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error_message)
+        self.assertEqual((analysis.sample_rate, analysis.channels), (22050, 2))
+        response = self.client.get(analysis.get_absolute_url())
+        self.assertContains(response, "22050 Hz")
+        self.assertContains(response, "2 (stereo)")
+
+    def test_it_gives_the_analysis_to_the_signed_in_user(self) -> None:
+        self.client.force_login(make_user())
+        self.client.post(reverse("analyzer:upload"), {"file": upload(speech_wav(), "one.wav")})
+
+        analysis = Analysis.objects.get()
+        self.assertEqual(analysis.owner.username, "ada")
+        self.assertEqual(analysis.session_key, "")
+        self.assertContains(self.client.get(reverse("analyzer:history")), "one.wav")
+
+
+class UploadWithoutModelTests(TempMediaMixin, TestCase):
+    """The model is replaced by a stand-in: these need the speech data, not TensorFlow."""
+
+    def test_it_stores_the_prediction_of_the_model(self) -> None:
+        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+            response = self.client.post(
+                reverse("analyzer:upload"), {"file": upload(speech_wav())}, follow=True
+            )
+
+        analysis = Analysis.objects.get()
+        self.assertEqual(analysis.status, Analysis.Status.DONE)
+        self.assertEqual(analysis.emotion, "sad")
+        self.assertEqual(analysis.model_name, "fake-model")
+        self.assertContains(response, '<div class="emotion emo-sad" data-emotion="sad">Sad</div>')
+        self.assertContains(response, "70%")
+
+    def test_it_keeps_a_failed_analysis_with_its_message(self) -> None:
+        broken = fake_recognizer(error=RuntimeError("CUDA exploded"))
+        with mock.patch.object(services, "get_recognizer", return_value=broken):
+            response = self.client.post(
+                reverse("analyzer:upload"), {"file": upload(speech_wav(), "kept.wav")}, follow=True
+            )
+
+        analysis = Analysis.objects.get()
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertEqual(analysis.error_message, services.UNEXPECTED_MODEL_ERROR)
+        self.assertEqual(analysis.emotion, "")
+        self.assertIsNone(analysis.confidence)
+        self.assertEqual(self.stored_files(), [self.media_root / analysis.file.name])
+        self.assertContains(response, "“kept.wav” was stored but could not be analysed.")
+        self.assertContains(response, "The analysis failed")
+        self.assertContains(response, "The emotion model failed on this recording.")
+        self.assertNotContains(response, "CUDA exploded")
+        self.assertNotContains(response, 'role="meter"')
+
+    def test_it_keeps_a_failed_analysis_when_the_model_cannot_load(self) -> None:
+        from ml.errors import ModelLoadError
+
+        with mock.patch.object(
+            services, "get_recognizer", side_effect=ModelLoadError("No model directory at /x.")
+        ):
+            self.client.post(reverse("analyzer:upload"), {"file": upload(speech_wav())})
+
+        analysis = Analysis.objects.get()
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertEqual(analysis.error_message, "No model directory at /x.")
+
+    def test_it_runs_the_model_outside_the_transaction_that_stores_the_row(self) -> None:
+        depth_at_call = len(connection.atomic_blocks)
+        depths: list[int] = []
+        recognizer = fake_recognizer()
+        prediction = recognizer.predict_signal.return_value
+
+        def predict(signal):
+            depths.append(len(connection.atomic_blocks))
+            return prediction
+
+        recognizer.predict_signal.side_effect = predict
+        with mock.patch.object(services, "get_recognizer", return_value=recognizer):
+            services.analysis_create(upload=upload(speech_wav()), owner=None, session_key="s" * 32)
+
+        self.assertEqual(depths, [depth_at_call])
+        self.assertEqual(Analysis.objects.get().status, Analysis.Status.DONE)
+
+    def test_it_leaves_no_file_when_the_row_cannot_be_saved(self) -> None:
+        with (
+            mock.patch.object(Analysis, "save", side_effect=IntegrityError("insert failed")),
+            self.assertRaises(IntegrityError),
+        ):
+            services.analysis_create(upload=upload(speech_wav()), owner=None, session_key="k")
+
+        self.assertEqual(Analysis.objects.count(), 0)
+        self.assertEqual(self.stored_files(), [])
+        self.assertEqual(self.temporary_files(), [])
