@@ -23,14 +23,14 @@ def emotion_palette_css() -> SafeString:
 
 @register.filter
 def seconds(value: float | None) -> str:
-    """``3.42`` -> ``3.4 s``; ``125`` -> ``2 min 05 s``."""
+    """``3.42`` -> ``3.4 s``; ``125`` -> ``2 min 05 s``; ``600`` -> ``10 min``."""
     if value is None:
         return "–"
     value = float(value)
     if value < 60:
         return f"{value:.1f} s"
     minutes, rest = divmod(round(value), 60)
-    return f"{minutes} min {rest:02d} s"
+    return f"{minutes} min {rest:02d} s" if rest else f"{minutes} min"
 
 
 @register.filter

@@ -91,6 +91,27 @@ def silence_wav(seconds: float = 2.0) -> bytes:
     return wav_bytes(np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32))
 
 
+def ffmpeg_encode(wav: bytes, suffix: str, *args: str, video: bool = False) -> bytes:
+    """Encode WAV bytes with the ffmpeg that imageio-ffmpeg ships, e.g. to ``.m4a`` or ``.mp4``.
+
+    With ``video`` a small blue picture track is added, as in a phone video.
+    """
+    import subprocess
+
+    import imageio_ffmpeg
+
+    with tempfile.TemporaryDirectory(prefix="se-ffmpeg-") as folder:
+        source, target = Path(folder) / "in.wav", Path(folder) / f"out{suffix}"
+        source.write_bytes(wav)
+        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y"]
+        if video:
+            seconds = sf.info(str(source)).duration
+            command += ["-f", "lavfi", "-i", f"color=c=blue:s=64x64:r=10:d={seconds:.2f}"]
+        command += ["-i", str(source), *(["-shortest", "-c:v", "mpeg4"] if video else [])]
+        subprocess.run([*command, *args, str(target)], check=True, timeout=120)
+        return target.read_bytes()
+
+
 def upload(
     data: bytes, name: str = "speech.wav", content_type: str = "audio/wav"
 ) -> SimpleUploadedFile:

@@ -13,6 +13,7 @@ from analyzer.models import Analysis
 from analyzer.tests.factories import (
     TempMediaMixin,
     fake_recognizer,
+    ffmpeg_encode,
     make_user,
     requires_model,
     speech_signal,
@@ -33,7 +34,7 @@ class UploadPageTests(TempMediaMixin, TestCase):
         accept = re.search(r'accept="([^"]+)"', response.content.decode())[1]
         for extension in (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".webm", ".mp4", ".mov", ".mkv"):
             self.assertIn(extension, accept.split(","))
-        self.assertContains(response, "Up to 50.0\xa0MB and 10 min 00 s of speech")
+        self.assertContains(response, "Up to 50.0\xa0MB and 10 min of speech")
 
 
 @requires_model
@@ -118,6 +119,38 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
         self.assertEqual(analysis.model_name, "fake-model")
         self.assertContains(response, '<div class="emotion emo-sad" data-emotion="sad">Sad</div>')
         self.assertContains(response, "70%")
+
+    def test_it_analyses_the_sound_track_of_a_video(self) -> None:
+        video = ffmpeg_encode(
+            speech_wav(), ".mp4", "-c:a", "aac", "-ar", "44100", "-ac", "2", video=True
+        )
+
+        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+            response = self.client.post(
+                reverse("analyzer:upload"),
+                {"file": upload(video, "phone clip.mp4", "video/mp4")},
+                follow=True,
+            )
+
+        analysis = Analysis.objects.get()
+        self.assertEqual(analysis.status, Analysis.Status.DONE)
+        self.assertEqual((analysis.format, analysis.content_type), ("mp4", "video/mp4"))
+        self.assertEqual((analysis.sample_rate, analysis.channels), (44100, 2))
+        self.assertAlmostEqual(analysis.duration, 3.47, delta=0.1)
+        self.assertRegex(analysis.file.name, r"^uploads/\d{4}/\d{2}/[0-9a-f]{32}\.mp4$")
+        self.assertContains(response, "MP4 (video/mp4)")
+        audio = self.client.get(reverse("analyzer:audio", args=[analysis.pk]))
+        self.assertEqual(audio["Content-Type"], "video/mp4")
+
+    def test_it_names_an_audio_only_mp4_as_m4a(self) -> None:
+        m4a = ffmpeg_encode(speech_wav(), ".m4a", "-c:a", "aac")
+
+        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+            self.client.post(reverse("analyzer:upload"), {"file": upload(m4a, "voice memo")})
+
+        analysis = Analysis.objects.get()
+        self.assertEqual((analysis.format, analysis.content_type), ("m4a", "audio/mp4"))
+        self.assertTrue(analysis.file.name.endswith(".m4a"))
 
     def test_it_keeps_a_failed_analysis_with_its_message(self) -> None:
         broken = fake_recognizer(error=RuntimeError("CUDA exploded"))
