@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from analyzer.models import EmotionChoice
 
@@ -19,6 +23,20 @@ class UploadForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ACCEPT}),
         error_messages={"required": "Choose a recording to upload."},
     )
+
+    def __init__(self, *args: Any, cut_off: bool = False, **kwargs: Any) -> None:
+        """``cut_off``: the file was dropped while uploading for passing the size limit."""
+        super().__init__(*args, **kwargs)
+        self.cut_off = cut_off
+        if cut_off:
+            self.fields["file"].required = False
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.cut_off:
+            limit = filesizeformat(settings.SPEECHEMOTION_MAX_UPLOAD_BYTES)
+            self.add_error("file", f"The file is too large; the limit is {limit}.")
+        return cleaned
 
 
 class HistoryFilterForm(forms.Form):

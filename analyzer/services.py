@@ -47,7 +47,13 @@ UNREADABLE_INPUT_ERROR = "The file could not be read as audio."
 
 
 class AnalysisInputError(ValidationError):
-    """The upload cannot be analysed; ``messages[0]`` tells the user why."""
+    """The upload cannot be analysed; ``str(err)`` tells the user why.
+
+    A ``ValidationError``, so a view can hand it to ``form.add_error`` as it is.
+    """
+
+    def __str__(self) -> str:
+        return " ".join(self.messages)
 
 
 @dataclass(frozen=True)
@@ -312,7 +318,7 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
             # The recording was accepted once; a limit lowered since must not lock it out.
             decoded = _decode(copy.path, max_duration=None)
         except AnalysisInputError as err:
-            return _mark_failed(analysis, err.messages[0])
+            return _mark_failed(analysis, str(err))
     return analysis_run(analysis=analysis, signal=decoded.signal)
 
 

@@ -18,6 +18,7 @@ from analyzer.forms import ACCEPT, HistoryFilterForm, UploadForm
 from analyzer.models import Analysis
 from analyzer.ownership import remember_anonymous_key, session_key
 from analyzer.responses import stored_audio_response
+from analyzer.uploads import upload_was_cut_off
 
 HISTORY_PAGE_SIZE = 20
 
@@ -43,7 +44,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "analyzer/upload.html", _upload_context(UploadForm()))
 
-    form = UploadForm(request.POST, request.FILES)
+    form = UploadForm(request.POST, request.FILES, cut_off=upload_was_cut_off(request))
     if form.is_valid():
         owner = request.user if request.user.is_authenticated else None
         key = "" if owner else session_key(request, create=True)

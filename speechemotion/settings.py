@@ -196,7 +196,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Uploads above 2.5 MB stream to a temporary file instead of memory.
+# Uploads above 2.5 MB stream to a temporary file instead of memory; one over the size
+# limit is dropped while it streams in (analyzer.uploads) instead of filling the disk.
+FILE_UPLOAD_HANDLERS = [
+    "analyzer.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", None)
 FILE_UPLOAD_PERMISSIONS = 0o640

@@ -73,9 +73,22 @@ class BadInputTests(TempMediaMixin, TestCase):
         )
 
     @override_settings(SPEECHEMOTION_MAX_UPLOAD_BYTES=10_000)
-    def test_it_refuses_a_file_over_the_size_limit(self) -> None:
-        response = self.post(speech_wav())
-        self.assertRefused(response, "The file is too large (108.5\xa0KB); the limit is 9.8\xa0KB.")
+    def test_it_refuses_a_file_over_the_size_limit_while_it_streams_in(self) -> None:
+        with mock.patch.object(services, "analysis_create") as analysis_create:
+            response = self.post(speech_wav())
+        self.assertRefused(response, "The file is too large; the limit is 9.8\xa0KB.")
+        analysis_create.assert_not_called()
+
+    @override_settings(SPEECHEMOTION_MAX_UPLOAD_BYTES=10_000)
+    def test_it_refuses_a_file_over_the_size_limit_in_the_service(self) -> None:
+        # The service checks too: it is also called by the admin and commands.
+        with self.assertRaisesMessage(
+            services.AnalysisInputError,
+            "The file is too large (108.5\xa0KB); the limit is 9.8\xa0KB.",
+        ):
+            services.analysis_create(upload=upload(speech_wav()), owner=None, session_key="k")
+        self.assertEqual(self.stored_files(), [])
+        self.assertEqual(self.temporary_files(), [])
 
     @override_settings(SPEECHEMOTION_MAX_DURATION_SECONDS=2)
     def test_it_refuses_a_recording_over_the_duration_limit(self) -> None:
