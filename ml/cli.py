@@ -54,6 +54,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- timeline ------------------------------------------------------------------------
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from ml.audio import load_audio
+    from ml.recognizer import EmotionRecognizer, default_model_path
+    from ml.timeline import dominant, timeline
+
+    try:
+        rec = EmotionRecognizer.from_path(args.model or default_model_path())
+        signal = load_audio(args.file, max_duration=args.max_duration).signal
+    except MLError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    segments = timeline(rec, signal)
+    for seg in segments:
+        if args.jsonl:
+            print(json.dumps(seg.to_dict()), flush=True)
+        else:
+            p = seg.prediction
+            print(f"{seg.start:8.2f} {seg.end:8.2f}  {p.emotion.value:<10} {p.confidence:.0%}")
+    if not segments:
+        print("no speech detected", file=sys.stderr)
+    elif not args.jsonl:
+        print(f"dominant: {dominant(segments).value}")
+    return 0
+
+
 # --- train ---------------------------------------------------------------------------
 
 
@@ -224,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     pr.add_argument("--model", type=Path, help="model directory (default: bundled)")
     pr.set_defaults(func=cmd_predict)
+
+    tl = sub.add_parser("timeline", help="the emotion of every window of a long recording")
+    tl.add_argument("file", metavar="FILE")
+    tl.add_argument("--jsonl", action="store_true", help="one JSON object per segment")
+    tl.add_argument("--model", type=Path, help="model directory (default: bundled)")
+    tl.add_argument("--max-duration", type=float, default=3600.0, help="seconds")
+    tl.set_defaults(func=cmd_timeline)
 
     tr = sub.add_parser("train", help="cross-validate and train a model")
     tr.add_argument("--data", type=Path, nargs="+", default=[DEFAULT_DATA])

@@ -1,0 +1,120 @@
+"""Emotion over time for long recordings.
+
+A recording is split into speech regions (silence skipped), each region into windows of
+about 3 s that overlap by half, and every window is classified. The overall result is
+derived from the windows: each emotion's share of the speaking time, and the dominant one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ml.audio import SAMPLE_RATE
+from ml.labels import EMOTION_NAMES, Emotion
+from ml.recognizer import EmotionRecognizer, Prediction
+
+WINDOW = 3.0  # seconds
+HOP = 1.5
+MIN_REGION = 0.5  # shorter bursts (clicks, breaths) are not speech regions
+MAX_GAP = 0.4  # pauses shorter than this do not split a region
+_FRAME, _STEP = 400, 160
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One classified window; ``start``/``end`` in seconds from the start of the file."""
+
+    start: float
+    end: float
+    prediction: Prediction
+
+    def to_dict(self) -> dict:
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            **self.prediction.to_dict(),
+        }
+
+
+def speech_regions(signal: np.ndarray) -> list[tuple[float, float]]:
+    """(start, end) seconds of the stretches that hold sound well above the noise floor.
+
+    signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
+    """
+    if len(signal) < _FRAME:
+        return []
+    frames = np.lib.stride_tricks.sliding_window_view(signal, _FRAME)[::_STEP]
+    db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    # Relative to the loud end and to the noise floor, so that it works at any gain.
+    loud, floor = np.percentile(db, 95), np.percentile(db, 10)
+    threshold = max(floor + 0.35 * (loud - floor), loud - 40, -65)
+    active = db > threshold
+    regions: list[list[float]] = []
+    for i in np.flatnonzero(np.diff(np.r_[0, active.astype(int), 0])):
+        t = i * _STEP / SAMPLE_RATE
+        if not regions or len(regions[-1]) == 2:
+            if regions and t - regions[-1][1] < MAX_GAP:
+                regions[-1].pop()  # reopen the previous region across a short pause
+            else:
+                regions.append([t])
+        else:
+            regions[-1].append(t + _FRAME / SAMPLE_RATE)
+    duration = len(signal) / SAMPLE_RATE
+    out = [(max(0.0, r[0] - 0.1), min(duration, r[1] + 0.1)) for r in regions if len(r) == 2]
+    return [(a, b) for a, b in out if b - a >= MIN_REGION]
+
+
+def windows(regions: list[tuple[float, float]]) -> Iterator[tuple[float, float]]:
+    """Windows of ``WINDOW`` s every ``HOP`` s inside each region; short regions whole."""
+    for start, end in regions:
+        if end - start <= WINDOW:
+            yield start, end
+            continue
+        t = start
+        while t + WINDOW <= end:
+            yield t, t + WINDOW
+            t += HOP
+        if end - (t - HOP + WINDOW) > 0.25 * HOP:  # a tail the last window missed
+            yield end - WINDOW, end
+
+
+def timeline(
+    rec: EmotionRecognizer,
+    signal: np.ndarray,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Segment]:
+    """Classify every window of every speech region, in time order.
+
+    signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
+    ``progress(done, total)`` is called after each window.
+    """
+    spans = list(windows(speech_regions(signal)))
+    out = []
+    for i, (a, b) in enumerate(spans):
+        chunk = signal[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
+        out.append(Segment(a, b, rec.predict_signal(chunk, check_speech=False)))
+        if progress:
+            progress(i + 1, len(spans))
+    return out
+
+
+def distribution(segments: list[Segment]) -> dict[str, float]:
+    """Each emotion's share of the speaking time (overlaps counted once), summing to 1."""
+    share = dict.fromkeys(EMOTION_NAMES, 0.0)
+    for i, seg in enumerate(segments):
+        nxt = segments[i + 1].start if i + 1 < len(segments) else seg.end
+        own = max(0.0, min(seg.end, nxt) - seg.start) if nxt > seg.start else seg.end - seg.start
+        share[seg.prediction.emotion.value] += own
+    total = sum(share.values())
+    return {k: (v / total if total else 0.0) for k, v in share.items()}
+
+
+def dominant(segments: list[Segment]) -> Emotion | None:
+    if not segments:
+        return None
+    dist = distribution(segments)
+    return Emotion(max(dist, key=dist.get))
