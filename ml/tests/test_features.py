@@ -1,0 +1,184 @@
+"""Features: shapes follow FeatureConfig, values are finite, gain is normalised away."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import unittest
+
+import numpy as np
+
+from ml.audio import load_audio
+from ml.features import FeatureConfig, FeatureSet, extract_features, stats_dim
+from ml.labels import Emotion
+from ml.tests.helpers import (
+    TempDirMixin,
+    silence,
+    speech,
+    tone,
+    white_noise,
+    write_speech,
+)
+
+HOP = FeatureConfig().hop_length
+
+
+def _loud_take() -> np.ndarray:
+    """A take recorded near full scale, so that 0.1x stays well above the -100 dB floor."""
+    return speech(Emotion.ANGRY, actor=2, intensity=2, statement=2)
+
+
+class ShapeTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.signal = speech()
+
+    def test_it_gives_one_logmel_frame_per_hop_without_trimming(self) -> None:
+        for n_mels, hop in ((64, 160), (40, 160), (64, 320)):
+            with self.subTest(n_mels=n_mels, hop=hop):
+                config = FeatureConfig(n_mels=n_mels, hop_length=hop, trim_db=0)
+                feats = extract_features(self.signal, config)
+                self.assertEqual(feats.shape, (len(self.signal) // hop + 1, n_mels))
+                self.assertEqual(feats.dtype, np.float32)
+
+    def test_it_trims_silent_ends_from_logmel_frames(self) -> None:
+        untrimmed = extract_features(self.signal, FeatureConfig(trim_db=0))
+        trimmed = extract_features(self.signal, FeatureConfig())
+        # RAVDESS takes start and end with about a second of room tone.
+        self.assertLess(len(trimmed), len(untrimmed) - 50)
+        self.assertGreater(len(trimmed), 100)  # the sentence itself is kept
+        padded = np.concatenate([silence(1.0), self.signal, silence(1.0)])
+        self.assertEqual(extract_features(padded, FeatureConfig()).shape, trimmed.shape)
+
+    def test_it_gives_stats_of_stats_dim(self) -> None:
+        configs = [
+            FeatureConfig(feature_set=FeatureSet.STATS),
+            FeatureConfig(feature_set=FeatureSet.STATS, n_mfcc=20, n_mels=40),
+            FeatureConfig(feature_set=FeatureSet.STATS, norm="bin", fmax=8000.0),
+        ]
+        for config in configs:
+            with self.subTest(n_mfcc=config.n_mfcc, n_mels=config.n_mels):
+                feats = extract_features(self.signal, config)
+                self.assertEqual(feats.shape, (stats_dim(config),))
+                self.assertEqual(feats.dtype, np.float32)
+        self.assertEqual(stats_dim(configs[0]), 2 * (3 * 30 + 12 + 64 + 6 + 1 + 1))
+
+    def test_it_is_finite_for_any_input(self) -> None:
+        square = np.sign(tone(1.0, 200.0)).astype(np.float32)  # clipped at full scale
+        inputs = {
+            "speech": self.signal,
+            "digital silence": silence(1.0),
+            "white noise": white_noise(1.0, seed=5),
+            "0.1 s tone": tone(0.1),
+            "100 zeros": np.zeros(100, np.float32),
+            "full-scale square": square,
+        }
+        for feature_set in FeatureSet:
+            for name, signal in inputs.items():
+                with self.subTest(feature_set=feature_set.value, input=name):
+                    feats = extract_features(signal, FeatureConfig(feature_set=feature_set))
+                    self.assertGreater(feats.size, 0)
+                    self.assertTrue(np.all(np.isfinite(feats)))
+
+    def test_it_is_deterministic(self) -> None:
+        for feature_set in FeatureSet:
+            config = FeatureConfig(feature_set=feature_set)
+            first = extract_features(self.signal, config)
+            np.testing.assert_array_equal(first, extract_features(self.signal.copy(), config))
+
+
+class NormalisationTests(unittest.TestCase):
+    def test_it_removes_gain_with_global_norm(self) -> None:
+        signal = _loud_take()
+        # Spectral contrast divides by valleys plus an absolute epsilon: a little looser.
+        for feature_set, atol in ((FeatureSet.LOGMEL, 0.01), (FeatureSet.STATS, 0.05)):
+            with self.subTest(feature_set=feature_set.value):
+                config = FeatureConfig(feature_set=feature_set, norm="global")
+                np.testing.assert_allclose(
+                    extract_features(0.1 * signal, config),
+                    extract_features(signal, config),
+                    atol=atol,
+                )
+
+    def test_it_keeps_the_level_without_norm(self) -> None:
+        # The control for the test above: the features do see a 20 dB gain change.
+        signal = _loud_take()
+        config = FeatureConfig(norm="none")
+        shift = extract_features(signal, config) - extract_features(0.1 * signal, config)
+        self.assertAlmostEqual(float(np.median(shift)), 20.0, delta=0.01)
+
+    def test_it_removes_each_bands_mean_with_bin_norm(self) -> None:
+        feats = extract_features(speech(), FeatureConfig(norm="bin"))
+        np.testing.assert_allclose(feats.mean(axis=0), 0.0, atol=1e-3)
+        global_ = extract_features(speech(), FeatureConfig(norm="global"))
+        self.assertAlmostEqual(float(global_.mean()), 0.0, delta=1e-3)
+        self.assertGreater(float(np.abs(global_.mean(axis=0)).max()), 1.0)
+
+    @unittest.expectedFailure
+    def test_it_removes_gain_from_quiet_recordings(self) -> None:
+        """Known defect: log-mel is floored at an absolute -100 dB (``np.maximum(mel, 1e-10)``).
+
+        A take recorded at about -43 dBFS has quiet high bands in its pauses near -85 dB;
+        at 0.1x they hit the floor, so they do not move with the gain and the global mean
+        shifts. A floor relative to the loudest bin would make this pass.
+        """
+        signal = speech(Emotion.SAD, actor=7, repetition=2)
+        config = FeatureConfig(norm="global")
+        np.testing.assert_allclose(
+            extract_features(0.1 * signal, config), extract_features(signal, config), atol=0.01
+        )
+
+
+class SampleRateTests(TempDirMixin, unittest.TestCase):
+    def test_it_gives_nearly_the_same_features_from_8k_and_48k_audio(self) -> None:
+        # fmax=4000 keeps to the telephone band, which an 8 kHz recording still holds.
+        original = speech()
+        for rate in (8000, 48000):
+            decoded = load_audio(write_speech(self.tmp / f"speech-{rate}.wav", sample_rate=rate))
+            for feature_set in FeatureSet:
+                with self.subTest(sample_rate=rate, feature_set=feature_set.value):
+                    config = FeatureConfig(feature_set=feature_set)
+                    a = extract_features(original, config)
+                    b = extract_features(decoded.signal, config)
+                    self.assertEqual(a.shape, b.shape)
+                    self.assertGreater(np.corrcoef(a.ravel(), b.ravel())[0, 1], 0.98)
+
+
+class FeatureConfigTests(unittest.TestCase):
+    def test_it_round_trips_through_a_dict_and_json(self) -> None:
+        configs = [
+            FeatureConfig(),
+            FeatureConfig(feature_set=FeatureSet.STATS, n_mels=40, n_mfcc=20, norm="bin"),
+            FeatureConfig(fmax=8000.0, trim_db=0.0, norm="none", hop_length=320),
+        ]
+        for config in configs:
+            with self.subTest(config=config):
+                data = json.loads(json.dumps(config.to_dict()))
+                self.assertEqual(data["feature_set"], config.feature_set.value)
+                self.assertEqual(FeatureConfig.from_dict(data), config)
+                self.assertIs(FeatureConfig.from_dict(data).feature_set, config.feature_set)
+
+    def test_it_fills_missing_keys_with_defaults(self) -> None:
+        self.assertEqual(FeatureConfig.from_dict({}), FeatureConfig())
+        self.assertEqual(FeatureConfig.from_dict({"n_mels": 40}), FeatureConfig(n_mels=40))
+
+    def test_it_rejects_unknown_keys(self) -> None:
+        data = FeatureConfig().to_dict() | {"n_melz": 40, "pre_emphasis": 0.97}
+        with self.assertRaises(ValueError) as caught:
+            FeatureConfig.from_dict(data)
+        self.assertIn("'n_melz'", str(caught.exception))
+        self.assertIn("'pre_emphasis'", str(caught.exception))
+
+    def test_it_rejects_unknown_values(self) -> None:
+        for bad in ({"norm": "utterance"}, {"feature_set": "mfcc"}):
+            with self.subTest(data=bad), self.assertRaises(ValueError):
+                FeatureConfig.from_dict(bad)
+
+    def test_it_is_immutable(self) -> None:
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            FeatureConfig().n_mels = 40  # type: ignore[misc]
+
+
+if __name__ == "__main__":
+    unittest.main()
