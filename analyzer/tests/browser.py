@@ -1,0 +1,143 @@
+"""Playwright (sync API) driving Debian's Chromium against a live server on the test database.
+
+One headless Chromium per test class, one fresh browser context (cookies, session) per test.
+Chromium's fake microphone plays :func:`microphone_wav` once, from the moment a page opens it.
+Set ``SPEECHEMOTION_SCREENSHOTS=/some/dir`` to keep a screenshot of every page a test ends on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unittest
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import soxr
+from django.conf import settings
+from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+
+from analyzer.tests.factories import SAMPLE_RATE, TempMediaMixin, speech_signal, wav_bytes
+from ml.labels import EMOTIONS, Emotion
+
+CHROMIUM = Path("/usr/bin/chromium")
+requires_chromium = unittest.skipUnless(
+    CHROMIUM.is_file(), f"{CHROMIUM} is missing (.ci/run installs the chromium package)"
+)
+
+# Long enough for a model loaded on a busy 2-core machine; Playwright polls, so a fast
+# answer is not slowed down.
+TIMEOUT_MS = 20_000
+
+RESULT_URL = re.compile(r"/analyses/[0-9a-f-]{36}/$")
+EMOTION_LABELS = [emotion.label for emotion in EMOTIONS]
+
+_CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+_FAKE_MICROPHONE_RATE = 48_000
+
+
+def microphone_wav(emotion: Emotion = Emotion.HAPPY) -> bytes:
+    """A RAVDESS sentence after 0.3 s of silence, at 48 kHz like a real microphone."""
+    speech = soxr.resample(speech_signal(emotion), SAMPLE_RATE, _FAKE_MICROPHONE_RATE)
+    lead_in = np.zeros(int(0.3 * _FAKE_MICROPHONE_RATE), dtype=np.float32)
+    return wav_bytes(np.concatenate([lead_in, speech]), _FAKE_MICROPHONE_RATE)
+
+
+def conversation_wav(
+    emotions: tuple[Emotion, ...] = (Emotion.ANGRY, Emotion.SAD, Emotion.HAPPY, Emotion.CALM),
+    *,
+    pause: float = 1.5,
+) -> bytes:
+    """About 20 s: several RAVDESS sentences, each followed by ``pause`` seconds of silence."""
+    silence = np.zeros(int(pause * SAMPLE_RATE), dtype=np.float32)
+    parts: list[np.ndarray] = []
+    for actor, emotion in enumerate(emotions, start=1):
+        parts += [speech_signal(emotion, actor=actor), silence]
+    return wav_bytes(np.concatenate(parts))
+
+
+class BrowserTestCase(TempMediaMixin, StaticLiveServerTestCase):
+    """A live server, a headless Chromium with a fake microphone, and ``self.page``."""
+
+    browser: Any
+    viewport = {"width": 1280, "height": 900}
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        # Playwright's sync API keeps an event loop in this thread; Django would refuse its
+        # (synchronous) database calls here without this, e.g. the flush after each test.
+        cls.enterClassContext(mock.patch.dict(os.environ, {"DJANGO_ALLOW_ASYNC_UNSAFE": "true"}))
+        # Load the model before the first request, so that no page waits for TensorFlow.
+        from ml.recognizer import get_recognizer
+
+        get_recognizer(settings.SPEECHEMOTION_MODEL)
+
+        from playwright.sync_api import expect, sync_playwright
+
+        expect.set_options(timeout=TIMEOUT_MS)
+        folder = Path(cls.enterClassContext(tempfile.TemporaryDirectory(prefix="se-browser-")))
+        microphone = folder / "microphone.wav"
+        microphone.write_bytes(microphone_wav())
+        playwright = cls.enterClassContext(sync_playwright())
+        cls.browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[*_CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={microphone}%noloop"],
+        )
+        cls.addClassCleanup(cls.browser.close)
+
+    def setUp(self) -> None:
+        super().setUp()
+        self._pages: list[Any] = []
+        self.page = self.new_page()
+
+    def tearDown(self) -> None:
+        folder = os.environ.get("SPEECHEMOTION_SCREENSHOTS")
+        if folder:
+            for number, page in enumerate(self._pages):
+                name = f"{type(self).__name__}.{self._testMethodName}.{number}.png"
+                page.screenshot(path=str(Path(folder) / name), full_page=True)
+        super().tearDown()
+
+    def new_page(self, **context_options: Any) -> Any:
+        """A page in a new browser context (``java_script_enabled=False``, ``viewport``...)."""
+        context = self.browser.new_context(
+            base_url=self.live_server_url, **{"viewport": self.viewport, **context_options}
+        )
+        self.addCleanup(context.close)
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        self._pages.append(page)
+        return page
+
+    def assertNoScriptErrors(self, page: Any = None) -> None:
+        page = page or self.page
+        self.assertEqual(page.errors, [], "uncaught JavaScript errors on the page")
+
+    def wait_for_result(self, page: Any = None) -> str:
+        """Wait on the result page until the emotion is shown; returns its label."""
+        from playwright.sync_api import expect
+
+        page = page or self.page
+        expect(page).to_have_url(RESULT_URL)
+        verdict = page.locator(".verdict .emotion")
+        expect(verdict).to_be_visible()
+        label = verdict.inner_text().strip()
+        self.assertIn(label, EMOTION_LABELS)
+        return label
