@@ -34,7 +34,7 @@ endef
 
 help:
 	@echo "make venv              create $(VENV) and install requirements.txt (only when it changed)"
-	@echo "make run               database + migrate + optional superuser + runserver $(RUNSERVER_ADDR)"
+	@echo "make run               database + migrate + optional superuser + worker + runserver $(RUNSERVER_ADDR)"
 	@echo "make test              database + pytest (PYTEST_ARGS=...)"
 	@echo "make lint              ruff check and ruff format --check"
 	@echo "make format            sort imports and format with ruff"
@@ -74,11 +74,12 @@ run: venv
 			echo "$$out"
 		fi
 	fi
-	# WORKER: the background analysis worker will be started here, beside runserver, e.g.
-	#   $(PY) manage.py <worker command> & worker_pid=$$!
-	#   trap 'kill "$$worker_pid"' EXIT
-	# and runserver below must then run without `exec` so that the trap fires.
-	exec $(PY) manage.py runserver $(RUNSERVER_ADDR)
+	# The worker runs the analyses that the web server queues (Procrastinate, in PostgreSQL).
+	# runserver runs without `exec` so that the trap stops the worker when it stops; the
+	# worker finishes (or requeues) a running analysis first.
+	$(PY) manage.py procrastinate worker & worker_pid=$$!
+	trap 'kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true' EXIT
+	$(PY) manage.py runserver $(RUNSERVER_ADDR)
 
 test: venv
 	@$(with_db)

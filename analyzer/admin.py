@@ -8,13 +8,42 @@ from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
-from analyzer import services
-from analyzer.models import Analysis
+from analyzer import selectors, services
+from analyzer.models import Analysis, AnalysisChart, Segment
 from analyzer.palette import emotion_colour
 from analyzer.responses import stored_audio_response
-from analyzer.templatetags.analyzer_tags import percent
+from analyzer.templatetags.analyzer_tags import clock, percent
+
+
+class SegmentInline(admin.TabularInline):
+    """The windows the result was derived from; computed, so read-only."""
+
+    model = Segment
+    fields = ("start_display", "end_display", "emotion", "confidence_display")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Analysis | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Analysis | None = None) -> bool:
+        return False
+
+    @admin.display(description="From")
+    def start_display(self, obj: Segment) -> str:
+        return clock(obj.start)
+
+    @admin.display(description="To")
+    def end_display(self, obj: Segment) -> str:
+        return clock(obj.end)
+
+    @admin.display(description="Confidence")
+    def confidence_display(self, obj: Segment) -> str:
+        return percent(obj.confidence)
 
 
 @admin.register(Analysis)
@@ -33,6 +62,7 @@ class AnalysisAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     search_fields = ("original_name", "sha256")
     actions = ("analyse_again",)
+    inlines = (SegmentInline,)
     fieldsets = (
         ("Recording", {"fields": ("original_name", "audio_player", "file_facts", "sha256")}),
         (
@@ -40,16 +70,20 @@ class AnalysisAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "status",
+                    "progress_display",
                     "error_message",
                     "emotion",
                     "confidence_display",
                     "probability_table",
+                    "distribution_table",
                     "model_name",
                     "model_sha256",
                     "processing_ms",
                 )
             },
         ),
+        ("Charts", {"fields": ("chart_gallery",)}),
+        ("Queue", {"fields": ("job_id", "queued_at"), "classes": ("collapse",)}),
         ("Ownership", {"fields": ("owner", "session_key", "created_at")}),
     )
     # Everything here was computed from the upload; edits would only make it lie.
@@ -59,13 +93,18 @@ class AnalysisAdmin(admin.ModelAdmin):
         "file_facts",
         "sha256",
         "status",
+        "progress_display",
         "error_message",
         "emotion",
         "confidence_display",
         "probability_table",
+        "distribution_table",
         "model_name",
         "model_sha256",
         "processing_ms",
+        "chart_gallery",
+        "job_id",
+        "queued_at",
         "owner",
         "session_key",
         "created_at",
@@ -117,37 +156,64 @@ class AnalysisAdmin(admin.ModelAdmin):
             f"{obj.sample_rate} Hz, {obj.channels} channel{'s' if obj.channels != 1 else ''}"
         )
 
+    @admin.display(description="Progress")
+    def progress_display(self, obj: Analysis) -> str:
+        return f"{obj.segments_done} of {obj.segments_total} segments"
+
     @admin.display(description="Probabilities")
     def probability_table(self, obj: Analysis) -> SafeString | str:
         if not obj.probabilities:
             return "–"
-        rows = format_html_join(
+        return _emotion_table("Probability", obj.probability_rows())
+
+    @admin.display(description="Share of the speaking time")
+    def distribution_table(self, obj: Analysis) -> SafeString | str:
+        if not obj.distribution:
+            return "–"
+        return _emotion_table("Share", obj.distribution_rows())
+
+    @admin.display(description="Charts")
+    def chart_gallery(self, obj: Analysis) -> SafeString | str:
+        charts = selectors.chart_map(analysis=obj)
+        if not charts:
+            return "–"
+        labels = dict(AnalysisChart.Kind.choices)
+        # The SVG is drawn by analyzer.charts from numbers, never from user input.
+        return format_html_join(
             "",
-            '<tr><th scope="row"><span style="display:inline-block;width:.8em;height:.8em;'
-            'background:{};margin-right:.4em"></span>{}</th><td>{}</td></tr>',
-            (
-                (emotion_colour(emotion.value), emotion.label, percent(p, 1))
-                for emotion, p in obj.probability_rows()
-            ),
-        )
-        return format_html(
-            "<table><thead><tr><th>Emotion</th><th>Probability</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            rows,
+            '<figure style="margin:0 0 1rem;max-width:720px"><figcaption>{}</figcaption>'
+            "{}</figure>",
+            ((labels[kind], mark_safe(svg)) for kind, svg in charts.items() if kind in labels),
         )
 
     @admin.action(description="Analyse again with the current model")
     def analyse_again(self, request: HttpRequest, queryset: QuerySet[Analysis]) -> None:
-        done = failed = 0
+        queued = failed = 0
         for analysis in queryset:
-            analysis = services.analysis_rerun(analysis=analysis)
-            if analysis.status == Analysis.Status.DONE:
-                done += 1
-            else:
+            analysis = services.analysis_requeue(analysis=analysis)
+            if analysis.status == Analysis.Status.FAILED:
                 failed += 1
-        if done:
-            self.message_user(request, f"Analysed {done} recording(s) again.", messages.SUCCESS)
+            else:
+                queued += 1
+        if queued:
+            self.message_user(
+                request, f"Queued {queued} recording(s) to be analysed again.", messages.SUCCESS
+            )
         if failed:
             self.message_user(
-                request, f"{failed} recording(s) could not be analysed.", messages.WARNING
+                request, f"{failed} recording(s) could not be queued.", messages.WARNING
             )
+
+
+def _emotion_table(heading: str, rows: list) -> SafeString:
+    body = format_html_join(
+        "",
+        '<tr><th scope="row"><span style="display:inline-block;width:.8em;height:.8em;'
+        'background:{};margin-right:.4em"></span>{}</th><td>{}</td></tr>',
+        ((emotion_colour(emotion.value), emotion.label, percent(p, 1)) for emotion, p in rows),
+    )
+    return format_html(
+        "<table><thead><tr><th>Emotion</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        heading,
+        body,
+    )

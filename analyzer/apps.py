@@ -1,6 +1,35 @@
 from __future__ import annotations
 
+import logging
+import sys
+import threading
+import time
+
 from django.apps import AppConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _is_worker_process() -> bool:
+    """``manage.py procrastinate worker``: the process that runs the analyses."""
+    return sys.argv[1:3] == ["procrastinate", "worker"]
+
+
+def _load_model() -> None:
+    from django.conf import settings
+
+    from analyzer import services
+
+    started = time.perf_counter()
+    try:
+        recognizer = services.get_recognizer(settings.SPEECHEMOTION_MODEL)
+    except Exception:
+        # The first analysis will fail with the message; the worker itself keeps running.
+        logger.exception("The worker could not load the emotion model")
+        return
+    logger.info(
+        "Worker ready: model %s loaded in %.1f s", recognizer.name, time.perf_counter() - started
+    )
 
 
 class AnalyzerConfig(AppConfig):
@@ -9,3 +38,8 @@ class AnalyzerConfig(AppConfig):
 
     def ready(self) -> None:
         from analyzer import signals  # noqa: F401  (connects the receivers)
+
+        if _is_worker_process():
+            # Loading TensorFlow and the model takes seconds: do it now, beside the worker's
+            # start, so that the first upload's result is there as fast as the next ones.
+            threading.Thread(target=_load_model, name="load-model", daemon=True).start()

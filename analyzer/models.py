@@ -39,8 +39,11 @@ class Analysis(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
 
@@ -56,12 +59,31 @@ class Analysis(models.Model):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error_message = models.TextField(blank=True)
-    emotion = models.CharField(max_length=16, choices=EmotionChoice.choices, blank=True)
-    confidence = models.FloatField(null=True, blank=True)
-    probabilities = models.JSONField(default=dict, blank=True)
+    # The overall result, derived from the segments (see services.analysis_run).
+    emotion = models.CharField(
+        max_length=16,
+        choices=EmotionChoice.choices,
+        blank=True,
+        help_text="The emotion with the largest share of the speaking time.",
+    )
+    confidence = models.FloatField(
+        null=True, blank=True, help_text="Mean probability of that emotion over the speech."
+    )
+    probabilities = models.JSONField(
+        default=dict, blank=True, help_text="Speaking-time-weighted mean of the segments'."
+    )
+    distribution = models.JSONField(
+        default=dict, blank=True, help_text="Share of the speaking time per emotion (sum 1)."
+    )
     model_name = models.CharField(max_length=100, blank=True)
     model_sha256 = models.CharField(max_length=64, blank=True)
     processing_ms = models.FloatField(null=True, blank=True)
+
+    # The job in the queue (procrastinate_jobs.id) and the analysis's progress in it.
+    job_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    segments_done = models.PositiveIntegerField(default=0)
+    segments_total = models.PositiveIntegerField(default=0)
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -90,6 +112,21 @@ class Analysis(models.Model):
         return Emotion(self.emotion) if self.emotion else None
 
     @property
+    def is_active(self) -> bool:
+        """Queued or being analysed: the result page keeps updating itself."""
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def progress_text(self) -> str:
+        if self.status == self.Status.PENDING:
+            return "Analysing… waiting in the queue"
+        if self.status == self.Status.RUNNING:
+            if self.segments_total:
+                return f"Analysing… {self.segments_done} of {self.segments_total} segments"
+            return "Analysing…"
+        return self.get_status_display()
+
+    @property
     def confidence_percent(self) -> float | None:
         return None if self.confidence is None else self.confidence * 100
 
@@ -99,5 +136,61 @@ class Analysis(models.Model):
 
     def probability_rows(self) -> list[tuple[Emotion, float]]:
         """All eight emotions in label order with their probability (0 when unknown)."""
-        probabilities = self.probabilities or {}
-        return [(emotion, float(probabilities.get(emotion.value, 0.0))) for emotion in EMOTIONS]
+        return _emotion_rows(self.probabilities)
+
+    def distribution_rows(self) -> list[tuple[Emotion, float]]:
+        """All eight emotions in label order with their share of the speaking time."""
+        return _emotion_rows(self.distribution)
+
+
+def _emotion_rows(values: dict[str, float] | None) -> list[tuple[Emotion, float]]:
+    values = values or {}
+    return [(emotion, float(values.get(emotion.value, 0.0))) for emotion in EMOTIONS]
+
+
+class Segment(models.Model):
+    """One classified window of speech; the overall result of an analysis is derived from these.
+
+    Windows are about 3 s long and overlap by half, so ``start``..``end`` of neighbours overlap.
+    """
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="segments")
+    start = models.FloatField(help_text="Seconds from the start of the recording.")
+    end = models.FloatField(help_text="Seconds from the start of the recording.")
+    emotion = models.CharField(max_length=16, choices=EmotionChoice.choices)
+    confidence = models.FloatField()
+    probabilities = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [models.Index(fields=["analysis", "start"], name="segment_analysis_start")]
+
+    def __str__(self) -> str:
+        return f"{self.start:.1f}–{self.end:.1f} s {self.emotion}"
+
+    @property
+    def emotion_enum(self) -> Emotion:
+        return Emotion(self.emotion)
+
+
+class AnalysisChart(models.Model):
+    """A chart of an analysis as SVG, drawn once by the worker (see ``analyzer.charts``)."""
+
+    class Kind(models.TextChoices):
+        WAVEFORM = "waveform", "Waveform"
+        SPECTROGRAM = "spectrogram", "Mel spectrogram"
+        PROBABILITIES = "probabilities", "Probabilities"
+        TIMELINE = "timeline", "Timeline"
+        DISTRIBUTION = "distribution", "Distribution"
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="charts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    svg = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "kind"], name="one_chart_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.analysis_id}"

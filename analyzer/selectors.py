@@ -8,11 +8,14 @@ through the admin, never through these selectors.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from analyzer.models import Analysis
+from analyzer.models import Analysis, AnalysisChart, Segment
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -50,3 +53,21 @@ def analysis_get(
 ) -> Analysis | None:
     """The caller's analysis with this id, or None if it is missing or someone else's."""
     return _owned(owner=owner, session_key=session_key).filter(pk=pk).first()
+
+
+def segment_list(*, analysis: Analysis) -> QuerySet[Segment]:
+    """The analysis's segments in time order."""
+    return analysis.segments.order_by("start")
+
+
+def chart_map(*, analysis: Analysis) -> dict[str, str]:
+    """The analysis's charts as ``{kind: svg}`` (empty when none were drawn)."""
+    return dict(AnalysisChart.objects.filter(analysis=analysis).values_list("kind", "svg"))
+
+
+def worker_alive() -> bool:
+    """Whether some worker has sent a heartbeat recently (so queued analyses will run)."""
+    from procrastinate.contrib.django.models import ProcrastinateWorker
+
+    recent = timezone.now() - timedelta(seconds=settings.SPEECHEMOTION_STALLED_WORKER_SECONDS)
+    return ProcrastinateWorker.objects.filter(last_heartbeat__gte=recent).exists()

@@ -1,9 +1,12 @@
-"""Every write to analyses goes through here (views, admin and commands alike).
+"""Every write to analyses goes through here (views, admin, commands and the worker alike).
 
-The flow of :func:`analysis_create`: check the size, copy the upload to a temporary file
-while hashing it, decode and check it for speech (bad input stops here and nothing is
-stored), store the file and a pending row in one short step, then run the model outside
-any transaction and save the prediction in a second short step.
+The flow: :func:`analysis_create` checks the size, copies the upload to a temporary file
+while hashing it, decodes it and checks it for speech (bad input stops here and nothing
+is stored), then stores the file, a pending row and its job in the queue in one short
+step. A worker (``analyzer.tasks.analyze``) then calls :func:`analysis_process`: it
+decodes the stored file, classifies every window of speech outside any transaction
+(with small progress updates), draws the charts, and saves segments and result in one
+short atomic step.
 """
 
 from __future__ import annotations
@@ -13,27 +16,35 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 
-from analyzer.models import Analysis
-from ml.audio import AudioInfo, DecodedAudio, ensure_speech, load_audio
+from analyzer.models import Analysis, AnalysisChart, Segment
+from ml.audio import SAMPLE_RATE, AudioInfo, DecodedAudio, ensure_speech, load_audio
 from ml.errors import MLError
+from ml.labels import EMOTION_NAMES
 from ml.recognizer import get_recognizer
+from ml.timeline import distribution as speaking_distribution
+from ml.timeline import dominant, timeline
 
 if TYPE_CHECKING:
     import numpy as np
     from django.contrib.auth.models import AbstractBaseUser
     from django.core.files.uploadedfile import UploadedFile
+
+    from ml.timeline import Segment as WindowResult
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +55,26 @@ UNEXPECTED_MODEL_ERROR = (
     "can analyse it again."
 )
 UNREADABLE_INPUT_ERROR = "The file could not be read as audio."
+MISSING_FILE_ERROR = "The stored recording is missing."
+NO_SPEECH_REGION_ERROR = (
+    "No speech detected: no part of the recording holds speech long enough to analyse."
+)
+ABANDONED_ERROR = (
+    "The analysis did not finish: no worker picked it up or it stopped half-way. "
+    "Try again; if it keeps failing, an administrator can look at the worker."
+)
+INTERRUPTED_ERROR = (
+    "The analysis was interrupted {attempts} times (the worker stopped while running it), "
+    "so it was given up. Try again; if it keeps failing, the recording may be too long "
+    "for the worker."
+)
+
+# Progress updates are separate tiny UPDATEs, at most this often.
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+class AnalysisInterrupted(Exception):  # noqa: N818  (not an error: the worker is stopping)
+    """The worker asked the running analysis to stop; its job goes back to the queue."""
 
 
 class AnalysisInputError(ValidationError):
@@ -178,26 +209,54 @@ def _decode(path: Path, *, max_duration: float | None) -> DecodedAudio:
 
 
 def _store(analysis: Analysis, *, path: Path) -> None:
-    """Store the file, then insert the row; a failed insert leaves no orphan file."""
+    """Store the file, then insert the row and its job; a failed insert leaves no orphan file."""
     with path.open("rb") as content:
         # Only the extension of this name survives (see analysis_upload_to).
         analysis.file.save(f"upload.{analysis.format}", File(content), save=False)
     try:
         with transaction.atomic():
             analysis.save(force_insert=True)
+            _queue(analysis)
     except BaseException:
         analysis.file.delete(save=False)
         raise
 
 
+def _queue(analysis: Analysis) -> None:
+    """Defer the worker's job for ``analysis`` and note it on the row.
+
+    Called inside the transaction that writes the row: the job is inserted through the
+    same connection (Procrastinate's Django connector), so a worker sees the job (and its
+    NOTIFY) only once the row is committed, and a rolled-back row leaves no job behind.
+    """
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    from analyzer import tasks  # Late: tasks imports this module.
+
+    try:
+        # A savepoint: a refused insert must not spoil the surrounding transaction.
+        with transaction.atomic():
+            job_id = tasks.analyze.configure(
+                lock=f"analysis:{analysis.pk}", queueing_lock=f"analysis:{analysis.pk}"
+            ).defer(analysis_id=str(analysis.pk))
+    except AlreadyEnqueued:
+        # A job for it is already waiting: that one will do.
+        job_id = analysis.job_id
+    analysis.job_id = job_id
+    analysis.queued_at = timezone.now()
+    Analysis.objects.filter(pk=analysis.pk).update(
+        job_id=analysis.job_id, queued_at=analysis.queued_at
+    )
+
+
 def analysis_create(
     *, upload: UploadedFile, owner: AbstractBaseUser | None, session_key: str
 ) -> Analysis:
-    """Check, store and analyse an uploaded recording.
+    """Check and store an uploaded recording and queue its analysis.
 
     Raises :class:`AnalysisInputError` (nothing stored) when the upload is empty, too
-    large, not decodable, too short or too long, or holds no speech. A model failure does
-    not raise: the analysis is kept with status ``failed`` and a message.
+    large, not decodable, too short or too long, or holds no speech. Returns the pending
+    analysis; a worker analyses it (see :func:`analysis_process`).
     """
     _check_size(upload.size or 0)
     original_name = PurePath(upload.name or "recording").name[:255]
@@ -209,6 +268,7 @@ def analysis_create(
         _check_size(copy.size)
         decoded = _decode(copy.path, max_duration=settings.SPEECHEMOTION_MAX_DURATION_SECONDS)
         info = decoded.info
+        del decoded  # The worker decodes the stored file again; do not hold the signal.
         stored = _stored_format(info, original_name)
         analysis = Analysis(
             original_name=original_name,
@@ -225,89 +285,62 @@ def analysis_create(
         )
         _store(analysis, path=copy.path)
     logger.info(
-        "Stored analysis %s (%s, %.1f s, sha256 %s)",
+        "Stored and queued analysis %s (%s, %.1f s, sha256 %s)",
         analysis.pk,
         _format_name(info),
         info.duration,
         copy.sha256[:12],
     )
-    return analysis_run(analysis=analysis, signal=decoded.signal)
-
-
-def _save_outcome(analysis: Analysis) -> None:
-    with transaction.atomic():
-        analysis.save(
-            update_fields=[
-                "status",
-                "error_message",
-                "emotion",
-                "confidence",
-                "probabilities",
-                "model_name",
-                "model_sha256",
-                "processing_ms",
-            ]
-        )
-
-
-def _mark_failed(analysis: Analysis, message: str) -> Analysis:
-    analysis.status = Analysis.Status.FAILED
-    analysis.error_message = message
-    analysis.emotion = ""
-    analysis.confidence = None
-    analysis.probabilities = {}
-    analysis.processing_ms = None
-    _save_outcome(analysis)
     return analysis
 
 
-def analysis_run(*, analysis: Analysis, signal: np.ndarray) -> Analysis:
-    """Run the current model on ``signal`` and save the outcome on ``analysis``.
+def analysis_requeue(*, analysis: Analysis) -> Analysis:
+    """Queue ``analysis`` (again) for the worker, e.g. after a failure or with a new model.
 
-    ``signal`` : np.ndarray [shape=(n,)] mono float32 at sr=16000, as from ``load_audio``.
-    Must not be called inside a transaction: inference takes a while.
+    The previous result stays visible in the admin until the new one replaces it; the
+    status goes back to pending. A missing recording fails at once instead.
     """
-    try:
-        recognizer = get_recognizer(settings.SPEECHEMOTION_MODEL)
-        analysis.model_name = recognizer.name
-        analysis.model_sha256 = recognizer.sha256
-        started = time.perf_counter()
-        prediction = recognizer.predict_signal(signal)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-    except MLError as err:
-        logger.warning("Model error on analysis %s: %s", analysis.pk, err)
-        return _mark_failed(analysis, str(err))
-    except Exception:
-        logger.exception("Model run failed on analysis %s", analysis.pk)
-        return _mark_failed(analysis, UNEXPECTED_MODEL_ERROR)
-
-    analysis.status = Analysis.Status.DONE
-    analysis.error_message = ""
-    analysis.emotion = prediction.emotion.value
-    analysis.confidence = float(prediction.confidence)
-    analysis.probabilities = {name: float(p) for name, p in prediction.probabilities.items()}
-    analysis.processing_ms = elapsed_ms
-    _save_outcome(analysis)
-    logger.info(
-        "Analysis %s: %s (%.0f%%) by %s in %.0f ms",
-        analysis.pk,
-        analysis.emotion,
-        analysis.confidence * 100,
-        analysis.model_name,
-        elapsed_ms,
-    )
+    if not analysis.file or not analysis.file.storage.exists(analysis.file.name):
+        logger.warning("Stored file of analysis %s is missing", analysis.pk)
+        return _mark_failed(analysis, MISSING_FILE_ERROR)
+    with transaction.atomic():
+        analysis.status = Analysis.Status.PENDING
+        analysis.error_message = ""
+        analysis.segments_done = analysis.segments_total = 0
+        analysis.save(update_fields=["status", "error_message", "segments_done", "segments_total"])
+        _queue(analysis)
+    logger.info("Queued analysis %s again", analysis.pk)
     return analysis
 
 
-def analysis_rerun(*, analysis: Analysis) -> Analysis:
-    """Decode the stored recording again and run the current model on it."""
+# --- the worker's side ------------------------------------------------------------------------
+
+
+def analysis_process(
+    *, analysis_id: str, should_stop: Callable[[], bool] | None = None
+) -> Analysis | None:
+    """Decode the stored recording of ``analysis_id`` and analyse it (the worker's job).
+
+    Returns None when the analysis has been deleted meanwhile. Model and input problems
+    end in status ``failed`` with a message; database errors propagate (the job is retried),
+    and so does :class:`AnalysisInterrupted` when ``should_stop()`` turns true.
+    """
+    analysis = Analysis.objects.filter(pk=analysis_id).first()
+    if analysis is None:
+        logger.info("Analysis %s was deleted before it ran", analysis_id)
+        return None
+    analysis.status = Analysis.Status.RUNNING
+    analysis.segments_done = analysis.segments_total = 0
+    Analysis.objects.filter(pk=analysis.pk).update(
+        status=analysis.status, segments_done=0, segments_total=0
+    )
     try:
         if not analysis.file:
             raise FileNotFoundError(analysis.pk)
         stored = analysis.file.storage.open(analysis.file.name, "rb")
     except OSError:
         logger.warning("Stored file of analysis %s is missing", analysis.pk)
-        return _mark_failed(analysis, "The stored recording is missing.")
+        return _mark_failed(analysis, MISSING_FILE_ERROR)
     with (
         stored,
         _temporary_copy(
@@ -319,7 +352,251 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
             decoded = _decode(copy.path, max_duration=None)
         except AnalysisInputError as err:
             return _mark_failed(analysis, str(err))
-    return analysis_run(analysis=analysis, signal=decoded.signal)
+    return analysis_run(analysis=analysis, signal=decoded.signal, should_stop=should_stop)
+
+
+class _Progress:
+    """``progress(done, total)`` for ``ml.timeline.timeline``: throttled tiny UPDATEs."""
+
+    def __init__(self, analysis: Analysis, should_stop: Callable[[], bool] | None) -> None:
+        self.analysis = analysis
+        self.should_stop = should_stop
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise AnalysisInterrupted(self.analysis.pk)
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_INTERVAL_SECONDS:
+            self.last = now
+            Analysis.objects.filter(pk=self.analysis.pk).update(
+                segments_done=done, segments_total=total
+            )
+
+
+def _speaking_weights(windows: Sequence[WindowResult]) -> list[float]:
+    """Seconds of speech each window stands for, overlaps counted once.
+
+    The same rule as ``ml.timeline.distribution``: a window owns the time up to the start
+    of the next one (its whole length when it is the last or the next starts later).
+    """
+    weights = []
+    for i, window in enumerate(windows):
+        following = windows[i + 1].start if i + 1 < len(windows) else window.end
+        end = min(window.end, following) if following > window.start else window.end
+        weights.append(max(0.0, end - window.start))
+    return weights
+
+
+@dataclass(frozen=True)
+class _Summary:
+    emotion: str
+    confidence: float
+    probabilities: dict[str, float]
+    distribution: dict[str, float]
+
+
+def _summarise(windows: Sequence[WindowResult]) -> _Summary:
+    """The overall result: dominant emotion by speaking time, weighted mean probabilities."""
+    weights = _speaking_weights(windows)
+    total = sum(weights) or 1.0
+    pairs = list(zip(weights, windows, strict=True))
+    probabilities = {
+        name: sum(w * window.prediction.probabilities[name] for w, window in pairs) / total
+        for name in EMOTION_NAMES
+    }
+    norm = sum(probabilities.values()) or 1.0
+    probabilities = {name: p / norm for name, p in probabilities.items()}
+    emotion = dominant(list(windows))
+    assert emotion is not None  # windows is not empty
+    return _Summary(
+        emotion=emotion.value,
+        confidence=probabilities[emotion.value],
+        probabilities=probabilities,
+        distribution=speaking_distribution(list(windows)),
+    )
+
+
+def _render_charts(
+    signal: np.ndarray, *, analysis: Analysis, segments: list[Segment]
+) -> dict[str, str]:
+    """Every chart as SVG, or none when drawing fails (the result is kept all the same)."""
+    try:
+        from analyzer import charts
+    except ImportError:
+        logger.warning("analyzer.charts is not available; analysis %s has no charts", analysis.pk)
+        return {}
+    try:
+        drawn = charts.render_all(
+            signal,
+            SAMPLE_RATE,
+            probabilities=analysis.probabilities,
+            segments=segments,
+            duration=len(signal) / SAMPLE_RATE,
+        )
+    except Exception:
+        logger.exception("Drawing the charts of analysis %s failed", analysis.pk)
+        return {}
+    kinds = set(AnalysisChart.Kind.values)
+    return {kind: svg for kind, svg in drawn.items() if kind in kinds and svg}
+
+
+_RESULT_FIELDS = (
+    "status",
+    "error_message",
+    "emotion",
+    "confidence",
+    "probabilities",
+    "distribution",
+    "model_name",
+    "model_sha256",
+    "processing_ms",
+    "segments_done",
+    "segments_total",
+)
+
+
+def _save_outcome(
+    analysis: Analysis,
+    *,
+    segments: Sequence[Segment] = (),
+    charts: dict[str, str] | None = None,
+) -> bool:
+    """Save the result fields, segments and charts in one short step.
+
+    Returns False (and writes nothing) when the analysis was deleted meanwhile.
+    """
+    values: dict[str, Any] = {name: getattr(analysis, name) for name in _RESULT_FIELDS}
+    with transaction.atomic():
+        # The UPDATE locks the row, so a concurrent delete waits for this step.
+        if not Analysis.objects.filter(pk=analysis.pk).update(**values):
+            return False
+        Segment.objects.filter(analysis=analysis).delete()
+        AnalysisChart.objects.filter(analysis=analysis).delete()
+        Segment.objects.bulk_create(segments)
+        AnalysisChart.objects.bulk_create(
+            AnalysisChart(analysis=analysis, kind=kind, svg=svg)
+            for kind, svg in (charts or {}).items()
+        )
+    return True
+
+
+def _mark_failed(analysis: Analysis, message: str) -> Analysis:
+    analysis.status = Analysis.Status.FAILED
+    analysis.error_message = message
+    analysis.emotion = ""
+    analysis.confidence = None
+    analysis.probabilities = {}
+    analysis.distribution = {}
+    analysis.processing_ms = None
+    analysis.segments_done = analysis.segments_total = 0
+    _save_outcome(analysis)
+    return analysis
+
+
+def analysis_run(
+    *,
+    analysis: Analysis,
+    signal: np.ndarray,
+    should_stop: Callable[[], bool] | None = None,
+) -> Analysis:
+    """Classify every window of speech in ``signal`` and save segments and result on ``analysis``.
+
+    ``signal`` : np.ndarray [shape=(n,)] mono float32 at sr=16000, as from ``load_audio``.
+    Must not be called inside a transaction: inference takes a while. Progress is written
+    as it goes (``segments_done`` of ``segments_total``).
+    """
+    try:
+        recognizer = get_recognizer(settings.SPEECHEMOTION_MODEL)
+        analysis.model_name = recognizer.name
+        analysis.model_sha256 = recognizer.sha256
+        started = time.perf_counter()
+        windows = timeline(recognizer, signal, progress=_Progress(analysis, should_stop))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    except (AnalysisInterrupted, DatabaseError):
+        raise
+    except MLError as err:
+        logger.warning("Model error on analysis %s: %s", analysis.pk, err)
+        return _mark_failed(analysis, str(err))
+    except Exception:
+        logger.exception("Model run failed on analysis %s", analysis.pk)
+        return _mark_failed(analysis, UNEXPECTED_MODEL_ERROR)
+    if not windows:
+        return _mark_failed(analysis, NO_SPEECH_REGION_ERROR)
+
+    summary = _summarise(windows)
+    segments = [
+        Segment(
+            analysis=analysis,
+            start=float(window.start),
+            end=float(window.end),
+            emotion=window.prediction.emotion.value,
+            confidence=float(window.prediction.confidence),
+            probabilities={k: float(v) for k, v in window.prediction.probabilities.items()},
+        )
+        for window in windows
+    ]
+    analysis.status = Analysis.Status.DONE
+    analysis.error_message = ""
+    analysis.emotion = summary.emotion
+    analysis.confidence = summary.confidence
+    analysis.probabilities = summary.probabilities
+    analysis.distribution = summary.distribution
+    analysis.processing_ms = elapsed_ms
+    analysis.segments_done = analysis.segments_total = len(segments)
+    charts = _render_charts(signal, analysis=analysis, segments=segments)
+    if not _save_outcome(analysis, segments=segments, charts=charts):
+        logger.info("Analysis %s was deleted while it ran", analysis.pk)
+        return analysis
+    logger.info(
+        "Analysis %s: %s (%.0f%%) over %d segments by %s in %.0f ms",
+        analysis.pk,
+        analysis.emotion,
+        analysis.confidence * 100,
+        len(segments),
+        analysis.model_name,
+        elapsed_ms,
+    )
+    return analysis
+
+
+def analysis_interrupted(*, analysis_id: str, attempts: int) -> Analysis | None:
+    """Give up an analysis whose runs kept dying with their worker (see analyzer.tasks)."""
+    analysis = Analysis.objects.filter(pk=analysis_id).first()
+    if analysis is None:
+        return None
+    logger.warning("Giving up analysis %s after %d interrupted runs", analysis_id, attempts)
+    return _mark_failed(analysis, INTERRUPTED_ERROR.format(attempts=attempts))
+
+
+def analysis_set_pending(*, analysis_id: str) -> None:
+    """The running job was stopped and went back to the queue."""
+    Analysis.objects.filter(pk=analysis_id, status=Analysis.Status.RUNNING).update(
+        status=Analysis.Status.PENDING, segments_done=0, segments_total=0
+    )
+
+
+def analysis_fail_abandoned(*, older_than: timedelta) -> int:
+    """Mark failed the pending or running analyses that no job will ever finish.
+
+    An analysis qualifies when it was queued more than ``older_than`` ago and its job is
+    neither waiting nor running (the job failed for good, or was deleted). Returns how many.
+    """
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    cutoff = timezone.now() - older_than
+    live_job = ProcrastinateJob.objects.filter(id=OuterRef("job_id"), status__in=("todo", "doing"))
+    abandoned = (
+        Analysis.objects.filter(status__in=Analysis.ACTIVE_STATUSES)
+        .filter(Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff))
+        .exclude(Exists(live_job))
+    )
+    count = 0
+    for analysis in abandoned:
+        logger.warning("Analysis %s was abandoned (job %s)", analysis.pk, analysis.job_id)
+        _mark_failed(analysis, ABANDONED_ERROR)
+        count += 1
+    return count
 
 
 def analysis_delete(*, analysis: Analysis) -> None:

@@ -10,6 +10,8 @@ urlpatterns = [
     path("", views.upload, name="upload"),
     path("analyses/", views.history, name="history"),
     path("analyses/<uuid:pk>/", views.result, name="result"),
+    path("analyses/<uuid:pk>/status/", views.status, name="status"),
+    path("analyses/<uuid:pk>/retry/", views.retry, name="retry"),
     path("analyses/<uuid:pk>/audio/", views.audio, name="audio"),
     path("analyses/<uuid:pk>/delete/", views.delete, name="delete"),
 ]

@@ -7,11 +7,12 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from analyzer import selectors, services
 from analyzer.forms import ACCEPT, HistoryFilterForm, UploadForm
@@ -57,12 +58,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         else:
             if owner is None:
                 remember_anonymous_key(request, key)
-            if analysis.status == Analysis.Status.DONE:
-                messages.success(request, f"“{analysis.original_name}” has been analysed.")
-            else:
-                messages.error(
-                    request, f"“{analysis.original_name}” was stored but could not be analysed."
-                )
+            # The result page shows the progress and updates itself.
             return redirect(analysis)
     return render(request, "analyzer/upload.html", _upload_context(form), status=400)
 
@@ -70,7 +66,46 @@ def upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 def result(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     analysis = _owned_or_404(request, pk)
-    return render(request, "analyzer/result.html", {"analysis": analysis})
+    context: dict[str, object] = {"analysis": analysis}
+    if analysis.status == Analysis.Status.DONE:
+        context |= {
+            "segments": selectors.segment_list(analysis=analysis),
+            "charts": selectors.chart_map(analysis=analysis),
+        }
+    elif analysis.is_active:
+        context["worker_alive"] = selectors.worker_alive()
+    return render(request, "analyzer/result.html", context)
+
+
+@never_cache
+@require_GET
+def status(request: HttpRequest, pk: uuid.UUID) -> JsonResponse:
+    """What the result page polls while the analysis is pending or running."""
+    analysis = _owned_or_404(request, pk)
+    return JsonResponse(
+        {
+            "status": analysis.status,
+            "active": analysis.is_active,
+            "segments_done": analysis.segments_done,
+            "segments_total": analysis.segments_total,
+            "text": analysis.progress_text,
+            "url": analysis.get_absolute_url(),
+        }
+    )
+
+
+@require_POST
+def retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    analysis = _owned_or_404(request, pk)
+    if analysis.status != Analysis.Status.FAILED:
+        messages.info(request, "This analysis has not failed; there is nothing to retry.")
+        return redirect(analysis)
+    analysis = services.analysis_requeue(analysis=analysis)
+    if analysis.status == Analysis.Status.FAILED:
+        messages.error(request, analysis.error_message)
+    else:
+        messages.success(request, f"“{analysis.original_name}” is queued again.")
+    return redirect(analysis)
 
 
 @require_GET

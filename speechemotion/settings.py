@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before analyzer: its ready() discovers analyzer/tasks.py.
+    "procrastinate.contrib.django",
     "analyzer",
 ]
 
@@ -216,18 +218,55 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # --- speechemotion --------------------------------------------------------------------------
 
 SPEECHEMOTION_MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 50, minimum=1) * 1024 * 1024
-SPEECHEMOTION_MAX_DURATION_SECONDS = env_int("MAX_DURATION_SECONDS", 600, minimum=1)
+SPEECHEMOTION_MAX_DURATION_SECONDS = env_int("MAX_DURATION_SECONDS", 3600, minimum=1)
 # A saved model directory; None means the model bundled in ml/models/bundled.
 SPEECHEMOTION_MODEL = env_str("SPEECHEMOTION_MODEL", None)
 SPEECHEMOTION_DATA_DIR = Path(
     env_str("SPEECHEMOTION_DATA_DIR", str(BASE_DIR.parent / "shared" / "data"))
 )
 
+# --- Analysis worker (Procrastinate, a task queue in this PostgreSQL database) -----------------
+
+# A pending or running analysis older than this whose job is gone (no worker will ever
+# finish it) is marked failed, with a button to try again.
+SPEECHEMOTION_ANALYSIS_TIMEOUT_SECONDS = env_int("ANALYSIS_TIMEOUT_SECONDS", 600, minimum=10)
+# Runs of one analysis (worker killed, database gone) before it is marked failed.
+SPEECHEMOTION_ANALYSIS_MAX_ATTEMPTS = env_int("ANALYSIS_MAX_ATTEMPTS", 3, minimum=1)
+# How often a worker looks for jobs of dead workers and for abandoned analyses.
+SPEECHEMOTION_RECOVERY_INTERVAL_SECONDS = env_int("RECOVERY_INTERVAL_SECONDS", 30, minimum=1)
+# A worker whose heartbeat is older than this is dead; its running jobs are retried.
+SPEECHEMOTION_STALLED_WORKER_SECONDS = env_int("STALLED_WORKER_SECONDS", 30, minimum=2)
+_WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+if _WORKER_HEARTBEAT_SECONDS >= SPEECHEMOTION_STALLED_WORKER_SECONDS:
+    raise ImproperlyConfigured(
+        "WORKER_HEARTBEAT_SECONDS must be smaller than STALLED_WORKER_SECONDS, or live "
+        "workers would be taken for dead ones."
+    )
+
+PROCRASTINATE_WORKER_DEFAULTS = {
+    # Tasks run in threads, so a second slot lets the recovery check run beside a long
+    # analysis (and two uploads share the machine).
+    "concurrency": env_int("WORKER_CONCURRENCY", 2, minimum=1),
+    "update_heartbeat_interval": _WORKER_HEARTBEAT_SECONDS,
+    "stalled_worker_timeout": SPEECHEMOTION_STALLED_WORKER_SECONDS,
+    # On SIGTERM running analyses get this long to finish; then they stop at the next
+    # window and go back to the queue.
+    "shutdown_graceful_timeout": env_int("WORKER_SHUTDOWN_SECONDS", 10, minimum=0),
+    # The analysis row keeps the outcome; finished job rows would only pile up.
+    "delete_jobs": "successful",
+}
+
 # --- Logging --------------------------------------------------------------------------------
 
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+if LOG_LEVEL not in _LOG_LEVELS:
     raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not a logging level.")
+# Procrastinate logs every job (and the recovery check runs every few seconds);
+# analyzer.tasks logs what matters about analyses.
+WORKER_LOG_LEVEL = env_str("WORKER_LOG_LEVEL", "WARNING").upper()
+if WORKER_LOG_LEVEL not in _LOG_LEVELS:
+    raise ImproperlyConfigured(f"WORKER_LOG_LEVEL={WORKER_LOG_LEVEL!r} is not a logging level.")
 
 LOGGING = {
     "version": 1,
@@ -235,5 +274,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "procrastinate": {
+            "handlers": ["console"],
+            "level": WORKER_LOG_LEVEL,
+            "propagate": False,
+        },
+    },
 }

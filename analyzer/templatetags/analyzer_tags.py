@@ -34,6 +34,16 @@ def seconds(value: float | None) -> str:
 
 
 @register.filter
+def clock(value: float | None) -> str:
+    """A time in a recording: ``75.34`` -> ``01:15.3`` (minutes, seconds and tenths)."""
+    if value is None:
+        return "–"
+    tenths = round(max(0.0, float(value)) * 10)
+    minutes, rest = divmod(tenths, 600)
+    return f"{minutes:02d}:{rest // 10:02d}.{rest % 10}"
+
+
+@register.filter
 def percent(value: float | None, digits: int = 0) -> str:
     """``0.8123`` -> ``81%``."""
     if value is None:

@@ -91,6 +91,34 @@ def silence_wav(seconds: float = 2.0) -> bytes:
     return wav_bytes(np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32))
 
 
+# Eight takes of actor 1 with different emotions, for recordings whose emotion changes.
+LONG_RECORDING_EMOTIONS = (
+    Emotion.NEUTRAL,
+    Emotion.SAD,
+    Emotion.ANGRY,
+    Emotion.HAPPY,
+    Emotion.CALM,
+    Emotion.FEARFUL,
+    Emotion.DISGUST,
+    Emotion.SURPRISED,
+)
+
+
+def long_speech_signal(
+    emotions: tuple[Emotion, ...] = LONG_RECORDING_EMOTIONS, *, gap: float = 1.5
+) -> np.ndarray:
+    """RAVDESS takes joined by ``gap`` s of silence: eight of them make about 40 s."""
+    silence = np.zeros(int(gap * SAMPLE_RATE), dtype=np.float32)
+    parts: list[np.ndarray] = []
+    for emotion in emotions:
+        parts += [speech_signal(emotion), silence]
+    return np.concatenate(parts[:-1])
+
+
+def long_speech_wav(emotions: tuple[Emotion, ...] = LONG_RECORDING_EMOTIONS) -> bytes:
+    return wav_bytes(long_speech_signal(emotions))
+
+
 def ffmpeg_encode(wav: bytes, suffix: str, *args: str, video: bool = False) -> bytes:
     """Encode WAV bytes with the ffmpeg that imageio-ffmpeg ships, e.g. to ``.m4a`` or ``.mp4``.
 
@@ -176,7 +204,10 @@ def make_user(username: str = "ada", *, staff: bool = False, password: str = "pw
 def fake_recognizer(
     *, emotion: Emotion = Emotion.SAD, error: Exception | None = None, name: str = "fake-model"
 ) -> mock.Mock:
-    """A stand-in for ``ml.recognizer.EmotionRecognizer`` (no TensorFlow)."""
+    """A stand-in for ``ml.recognizer.EmotionRecognizer`` (no TensorFlow).
+
+    Every window gets the same prediction: ``emotion`` at 70%.
+    """
     from ml.recognizer import Prediction
 
     recognizer = mock.Mock(name="recognizer")
@@ -188,6 +219,62 @@ def fake_recognizer(
         probs = probabilities_for(emotion, 0.7)
         recognizer.predict_signal.return_value = Prediction(emotion, 0.7, probs)
     return recognizer
+
+
+# --- the queue --------------------------------------------------------------------------------
+
+
+def queued_jobs() -> list[Any]:
+    """The analysis jobs waiting in the queue (``ProcrastinateJob`` rows), oldest first."""
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from analyzer.tasks import ANALYZE_TASK
+
+    return list(
+        ProcrastinateJob.objects.filter(task_name=ANALYZE_TASK, status="todo").order_by("id")
+    )
+
+
+def run_queued_analyses() -> list[Analysis]:
+    """Do the queued analyses' work here, in this thread and transaction (for ``TestCase``).
+
+    Runs what the ``analyze`` task runs, without a worker: a ``TestCase`` transaction is
+    invisible to the worker's own connections. The job rows stay as they are.
+    """
+    from analyzer import services
+
+    done = []
+    for job in queued_jobs():
+        analysis = services.analysis_process(analysis_id=job.args["analysis_id"])
+        if analysis is not None:
+            done.append(analysis)
+    return done
+
+
+def clear_queue() -> None:
+    """Empty Procrastinate's tables; ``TransactionTestCase`` only flushes Django's own."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers, "
+            "procrastinate_workers RESTART IDENTITY CASCADE"
+        )
+
+
+def run_worker() -> None:
+    """Run a worker in this process until the queue is empty (``TransactionTestCase`` only).
+
+    The jobs run in the worker's threads with their own database connections, so they
+    see only committed rows. Patches of module attributes (``services.get_recognizer``)
+    apply to them as well.
+    """
+    from procrastinate.contrib.django import app
+
+    with app.replace_connector(app.connector.get_worker_connector()):
+        app.run_worker(
+            wait=False, install_signal_handlers=False, listen_notify=False, queues=["analyses"]
+        )
 
 
 # --- mixins -----------------------------------------------------------------------------------
@@ -212,4 +299,14 @@ class TempMediaMixin:
         return sorted(p for p in self.media_root.rglob("*") if p.is_file())
 
     def temporary_files(self) -> list[Path]:
-        return sorted(p for p in self.temp_root.rglob("*") if p.is_file())
+        """The service's temporary copies left behind (TensorFlow keeps its own files here)."""
+        return sorted(p for p in self.temp_root.rglob("speechemotion-*") if p.is_file())
+
+
+class QueueMixin:
+    """For ``TransactionTestCase``: an empty queue before and after each test."""
+
+    def setUp(self) -> None:
+        super().setUp()  # type: ignore[misc]
+        clear_queue()
+        self.addCleanup(clear_queue)  # type: ignore[attr-defined]

@@ -7,13 +7,15 @@ from django.test import TestCase
 from django.urls import reverse
 
 from analyzer import services
-from analyzer.models import Analysis
+from analyzer.models import Analysis, AnalysisChart, Segment
 from analyzer.tests.factories import (
     TempMediaMixin,
     fake_recognizer,
     make_analysis,
     make_user,
+    queued_jobs,
     requires_model,
+    run_queued_analyses,
     speech_wav,
     tone_wav,
 )
@@ -91,34 +93,67 @@ class AdminTests(TempMediaMixin, TestCase):
         self.assertEqual(Analysis.objects.count(), 0)
         self.assertEqual(self.stored_files(), [])
 
+    def test_it_shows_the_segments_and_the_charts_read_only(self) -> None:
+        Segment.objects.create(
+            analysis=self.analysis, start=63.25, end=66.25, emotion="fearful", confidence=0.61
+        )
+        AnalysisChart.objects.create(
+            analysis=self.analysis, kind="timeline", svg='<svg id="timeline-chart"></svg>'
+        )
+
+        response = self.client.get(
+            reverse("admin:analyzer_analysis_change", args=[self.analysis.pk])
+        )
+
+        self.assertContains(response, "01:03.2")
+        self.assertContains(response, "01:06.2")
+        self.assertContains(response, "61%")
+        self.assertContains(response, '<svg id="timeline-chart"></svg>', html=False)
+        # Read-only: no inputs for the segment, and no room for new ones.
+        self.assertNotContains(response, 'name="segments-0-start"')
+        self.assertContains(response, 'name="segments-MAX_NUM_FORMS" value="0"')
+
     def test_it_analyses_again_with_the_current_model(self) -> None:
         speech = make_analysis(data=speech_wav(), original_name="speech.wav", emotion=None)
+
+        response = self.client.post(
+            CHANGELIST,
+            {"action": "analyse_again", ACTION_CHECKBOX_NAME: [speech.pk]},
+            follow=True,
+        )
+
+        self.assertContains(response, "Queued 1 recording(s) to be analysed again.")
+        speech.refresh_from_db()
+        self.assertEqual(speech.status, Analysis.Status.PENDING)
+        [job] = queued_jobs()
+        self.assertEqual(job.args, {"analysis_id": str(speech.pk)})
 
         with mock.patch.object(
             services, "get_recognizer", return_value=fake_recognizer(name="model-v2")
         ):
-            response = self.client.post(
-                CHANGELIST,
-                {"action": "analyse_again", ACTION_CHECKBOX_NAME: [speech.pk]},
-                follow=True,
-            )
+            run_queued_analyses()
 
         speech.refresh_from_db()
         self.assertEqual(speech.status, Analysis.Status.DONE)
         self.assertEqual((speech.emotion, speech.model_name), ("sad", "model-v2"))
-        self.assertContains(response, "Analysed 1 recording(s) again.")
+        self.assertEqual(speech.segments.count(), speech.segments_total)
+        self.assertGreater(speech.segments_total, 0)
 
     def test_it_marks_a_rerun_failed_when_the_file_is_gone(self) -> None:
         (self.media_root / self.analysis.file.name).unlink()
 
-        self.client.post(
-            CHANGELIST, {"action": "analyse_again", ACTION_CHECKBOX_NAME: [self.analysis.pk]}
+        response = self.client.post(
+            CHANGELIST,
+            {"action": "analyse_again", ACTION_CHECKBOX_NAME: [self.analysis.pk]},
+            follow=True,
         )
 
+        self.assertContains(response, "1 recording(s) could not be queued.")
         self.analysis.refresh_from_db()
         self.assertEqual(self.analysis.status, Analysis.Status.FAILED)
         self.assertEqual(self.analysis.error_message, "The stored recording is missing.")
         self.assertEqual(self.analysis.emotion, "")
+        self.assertEqual(queued_jobs(), [])
 
 
 @requires_model
@@ -130,6 +165,7 @@ class AdminRerunWithModelTests(TempMediaMixin, TestCase):
         self.client.post(
             CHANGELIST, {"action": "analyse_again", ACTION_CHECKBOX_NAME: [analysis.pk]}
         )
+        run_queued_analyses()
 
         analysis.refresh_from_db()
         self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error_message)

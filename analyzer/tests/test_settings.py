@@ -10,7 +10,15 @@ from django.test import SimpleTestCase
 
 from speechemotion.settings import env_bool, env_int, env_list, env_str
 
-_OURS = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "MAX_UPLOAD_MB", "MAX_DURATION_SECONDS"}
+_OURS = {
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "MAX_UPLOAD_MB",
+    "MAX_DURATION_SECONDS",
+    "WORKER_HEARTBEAT_SECONDS",
+    "STALLED_WORKER_SECONDS",
+}
 
 
 def _run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +83,7 @@ class SettingsTests(SimpleTestCase):
             " s.MEDIA_ROOT == s.BASE_DIR / 'media' or s.MEDIA_ROOT)"
         )
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout.split()[:3], ["True", str(50 * 1024 * 1024), "600"])
+        self.assertEqual(result.stdout.split()[:3], ["True", str(50 * 1024 * 1024), "3600"])
 
     def test_it_needs_a_secret_key_when_debug_is_off(self) -> None:
         result = _run_python("import django; django.setup()", DEBUG="false")
@@ -97,6 +105,28 @@ class SettingsTests(SimpleTestCase):
     def test_it_refuses_a_bad_limit(self) -> None:
         result = _run_python("import django; django.setup()", MAX_DURATION_SECONDS="ten")
         self.assertIn("MAX_DURATION_SECONDS='ten' is not a whole number.", result.stderr)
+
+    def test_it_configures_the_worker(self) -> None:
+        self.assertIn("procrastinate.contrib.django", settings.INSTALLED_APPS)
+        self.assertLess(
+            settings.INSTALLED_APPS.index("procrastinate.contrib.django"),
+            settings.INSTALLED_APPS.index("analyzer"),
+        )
+        defaults = settings.PROCRASTINATE_WORKER_DEFAULTS
+        self.assertLess(defaults["update_heartbeat_interval"], defaults["stalled_worker_timeout"])
+        self.assertEqual(
+            defaults["stalled_worker_timeout"], settings.SPEECHEMOTION_STALLED_WORKER_SECONDS
+        )
+
+    def test_it_refuses_a_heartbeat_slower_than_the_stalled_timeout(self) -> None:
+        result = _run_python(
+            "import django; django.setup()",
+            WORKER_HEARTBEAT_SECONDS="30",
+            STALLED_WORKER_SECONDS="20",
+        )
+        self.assertIn(
+            "WORKER_HEARTBEAT_SECONDS must be smaller than STALLED_WORKER_SECONDS", result.stderr
+        )
 
     def test_it_refuses_a_database_other_than_postgresql(self) -> None:
         result = _run_python("import django; django.setup()", DATABASE_URL="sqlite:///x.db")

@@ -15,7 +15,9 @@ from analyzer.tests.factories import (
     fake_recognizer,
     ffmpeg_encode,
     make_user,
+    queued_jobs,
     requires_model,
+    run_queued_analyses,
     speech_signal,
     speech_wav,
     upload,
@@ -34,7 +36,40 @@ class UploadPageTests(TempMediaMixin, TestCase):
         accept = re.search(r'accept="([^"]+)"', response.content.decode())[1]
         for extension in (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".webm", ".mp4", ".mov", ".mkv"):
             self.assertIn(extension, accept.split(","))
-        self.assertContains(response, "Up to 50.0\xa0MB and 10 min of speech")
+        self.assertContains(response, "Up to 50.0\xa0MB and 60 min of speech")
+
+
+class UploadQueueTests(TempMediaMixin, TestCase):
+    """The request stores the recording and queues it; the model runs only in the worker."""
+
+    def test_it_stores_the_upload_and_queues_its_analysis(self) -> None:
+        with mock.patch.object(services, "get_recognizer") as get_recognizer:
+            response = self.client.post(
+                reverse("analyzer:upload"), {"file": upload(speech_wav(), "q.wav")}, follow=True
+            )
+
+        get_recognizer.assert_not_called()
+        analysis = Analysis.objects.get()
+        self.assertRedirects(response, reverse("analyzer:result", args=[analysis.pk]))
+        self.assertEqual(analysis.status, Analysis.Status.PENDING)
+        [job] = queued_jobs()
+        self.assertEqual(job.args, {"analysis_id": str(analysis.pk)})
+        self.assertEqual(job.queue_name, "analyses")
+        self.assertEqual(analysis.job_id, job.id)
+        self.assertIsNotNone(analysis.queued_at)
+        # The page says what is going on and keeps itself up to date.
+        self.assertContains(response, "Analysing… waiting in the queue")
+        status_url = reverse("analyzer:status", args=[analysis.pk])
+        self.assertContains(response, f'data-status-url="{status_url}"')
+        self.assertContains(response, '<noscript><meta http-equiv="refresh" content="2">')
+        self.assertNotContains(response, 'role="meter"')
+
+    def test_it_leaves_neither_row_nor_job_for_a_refused_upload(self) -> None:
+        response = self.client.post(reverse("analyzer:upload"), {"file": upload(b"nonsense")})
+
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(Analysis.objects.count(), 0)
+        self.assertEqual(queued_jobs(), [])
 
 
 @requires_model
@@ -43,12 +78,11 @@ class UploadWithModelTests(TempMediaMixin, TestCase):
         data = speech_wav(Emotion.ANGRY)
         expected_duration = len(speech_signal(Emotion.ANGRY)) / 16000
 
-        response = self.client.post(
-            reverse("analyzer:upload"), {"file": upload(data, "my take.wav")}, follow=True
-        )
-
+        self.client.post(reverse("analyzer:upload"), {"file": upload(data, "my take.wav")})
+        run_queued_analyses()
         analysis = Analysis.objects.get()
-        self.assertRedirects(response, reverse("analyzer:result", args=[analysis.pk]))
+        response = self.client.get(analysis.get_absolute_url())
+
         self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error_message)
         self.assertEqual(analysis.original_name, "my take.wav")
         self.assertEqual(analysis.sha256, hashlib.sha256(data).hexdigest())
@@ -64,8 +98,14 @@ class UploadWithModelTests(TempMediaMixin, TestCase):
         self.assertEqual(len(analysis.model_sha256), 64)
         self.assertGreater(analysis.processing_ms, 0)
 
-        # What the user sees: the message, the emotion, eight bars, the player, the facts.
-        self.assertContains(response, "“my take.wav” has been analysed.")
+        # A short take is one segment, and the result is that segment's prediction.
+        [segment] = analysis.segments.all()
+        self.assertEqual(
+            (segment.emotion, segment.confidence), (analysis.emotion, analysis.confidence)
+        )
+        self.assertAlmostEqual(analysis.distribution[analysis.emotion], 1.0)
+
+        # What the user sees: the emotion, eight bars, the segment, the player, the facts.
         self.assertContains(response, f'class="emotion emo-{analysis.emotion}"')
         self.assertContains(response, f">{analysis.get_emotion_display()}</div>", html=False)
         self.assertEqual(response.content.decode().count('role="meter"'), 8)
@@ -86,6 +126,7 @@ class UploadWithModelTests(TempMediaMixin, TestCase):
         data = speech_wav(Emotion.CALM, sample_rate=22050, channels=2)
 
         self.client.post(reverse("analyzer:upload"), {"file": upload(data, "stereo.wav")})
+        run_queued_analyses()
 
         analysis = Analysis.objects.get()
         self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error_message)
@@ -107,13 +148,17 @@ class UploadWithModelTests(TempMediaMixin, TestCase):
 class UploadWithoutModelTests(TempMediaMixin, TestCase):
     """The model is replaced by a stand-in: these need the speech data, not TensorFlow."""
 
-    def test_it_stores_the_prediction_of_the_model(self) -> None:
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
-            response = self.client.post(
-                reverse("analyzer:upload"), {"file": upload(speech_wav())}, follow=True
-            )
-
+    def post_and_run(self, data: bytes, name: str, content_type: str = "audio/wav", **patch):
+        recognizer = patch.pop("recognizer", None) or fake_recognizer()
+        with mock.patch.object(services, "get_recognizer", return_value=recognizer, **patch):
+            self.client.post(reverse("analyzer:upload"), {"file": upload(data, name, content_type)})
+            run_queued_analyses()
         analysis = Analysis.objects.get()
+        return analysis, self.client.get(analysis.get_absolute_url())
+
+    def test_it_stores_the_prediction_of_the_model(self) -> None:
+        analysis, response = self.post_and_run(speech_wav(), "speech.wav")
+
         self.assertEqual(analysis.status, Analysis.Status.DONE)
         self.assertEqual(analysis.emotion, "sad")
         self.assertEqual(analysis.model_name, "fake-model")
@@ -125,14 +170,8 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
             speech_wav(), ".mp4", "-c:a", "aac", "-ar", "44100", "-ac", "2", video=True
         )
 
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
-            response = self.client.post(
-                reverse("analyzer:upload"),
-                {"file": upload(video, "phone clip.mp4", "video/mp4")},
-                follow=True,
-            )
+        analysis, response = self.post_and_run(video, "phone clip.mp4", "video/mp4")
 
-        analysis = Analysis.objects.get()
         self.assertEqual(analysis.status, Analysis.Status.DONE)
         self.assertEqual((analysis.format, analysis.content_type), ("mp4", "video/mp4"))
         self.assertEqual((analysis.sample_rate, analysis.channels), (44100, 2))
@@ -145,28 +184,24 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
     def test_it_names_an_audio_only_mp4_as_m4a(self) -> None:
         m4a = ffmpeg_encode(speech_wav(), ".m4a", "-c:a", "aac")
 
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
-            self.client.post(reverse("analyzer:upload"), {"file": upload(m4a, "voice memo")})
+        analysis, _ = self.post_and_run(m4a, "voice memo")
 
-        analysis = Analysis.objects.get()
         self.assertEqual((analysis.format, analysis.content_type), ("m4a", "audio/mp4"))
         self.assertTrue(analysis.file.name.endswith(".m4a"))
 
     def test_it_keeps_a_failed_analysis_with_its_message(self) -> None:
         broken = fake_recognizer(error=RuntimeError("CUDA exploded"))
-        with mock.patch.object(services, "get_recognizer", return_value=broken):
-            response = self.client.post(
-                reverse("analyzer:upload"), {"file": upload(speech_wav(), "kept.wav")}, follow=True
-            )
+        with self.assertLogs("analyzer.services", "ERROR"):
+            analysis, response = self.post_and_run(speech_wav(), "kept.wav", recognizer=broken)
 
-        analysis = Analysis.objects.get()
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
         self.assertEqual(analysis.error_message, services.UNEXPECTED_MODEL_ERROR)
         self.assertEqual(analysis.emotion, "")
         self.assertIsNone(analysis.confidence)
+        self.assertEqual(analysis.segments.count(), 0)
         self.assertEqual(self.stored_files(), [self.media_root / analysis.file.name])
-        self.assertContains(response, "“kept.wav” was stored but could not be analysed.")
         self.assertContains(response, "The analysis failed")
+        self.assertContains(response, f'action="{reverse("analyzer:retry", args=[analysis.pk])}"')
         self.assertContains(response, "The emotion model failed on this recording.")
         self.assertNotContains(response, "CUDA exploded")
         self.assertNotContains(response, 'role="meter"')
@@ -174,12 +209,13 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
     def test_it_keeps_a_failed_analysis_when_the_model_cannot_load(self) -> None:
         from ml.errors import ModelLoadError
 
-        with mock.patch.object(
-            services, "get_recognizer", side_effect=ModelLoadError("No model directory at /x.")
-        ):
-            self.client.post(reverse("analyzer:upload"), {"file": upload(speech_wav())})
+        with self.assertLogs("analyzer.services", "WARNING"):
+            analysis, _ = self.post_and_run(
+                speech_wav(),
+                "speech.wav",
+                side_effect=ModelLoadError("No model directory at /x."),
+            )
 
-        analysis = Analysis.objects.get()
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
         self.assertEqual(analysis.error_message, "No model directory at /x.")
 
@@ -189,13 +225,16 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
         recognizer = fake_recognizer()
         prediction = recognizer.predict_signal.return_value
 
-        def predict(signal):
+        def predict(signal, **kwargs):
             depths.append(len(connection.atomic_blocks))
             return prediction
 
         recognizer.predict_signal.side_effect = predict
+        analysis = services.analysis_create(
+            upload=upload(speech_wav()), owner=None, session_key="s" * 32
+        )
         with mock.patch.object(services, "get_recognizer", return_value=recognizer):
-            services.analysis_create(upload=upload(speech_wav()), owner=None, session_key="s" * 32)
+            services.analysis_process(analysis_id=str(analysis.pk))
 
         self.assertEqual(depths, [depth_at_call])
         self.assertEqual(Analysis.objects.get().status, Analysis.Status.DONE)
@@ -208,5 +247,6 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
             services.analysis_create(upload=upload(speech_wav()), owner=None, session_key="k")
 
         self.assertEqual(Analysis.objects.count(), 0)
+        self.assertEqual(queued_jobs(), [])
         self.assertEqual(self.stored_files(), [])
         self.assertEqual(self.temporary_files(), [])
