@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 import unittest
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,16 @@ import numpy as np
 import soxr
 from django.conf import settings
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+from django.db import connections
 
-from analyzer.tests.factories import SAMPLE_RATE, TempMediaMixin, speech_signal, wav_bytes
+from analyzer.tests.factories import (
+    SAMPLE_RATE,
+    QueueMixin,
+    TempMediaMixin,
+    run_worker,
+    speech_signal,
+    wav_bytes,
+)
 from ml.labels import EMOTIONS, Emotion
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,21 +65,33 @@ def microphone_wav(emotion: Emotion = Emotion.HAPPY) -> bytes:
     return wav_bytes(np.concatenate([lead_in, speech]), _FAKE_MICROPHONE_RATE)
 
 
-def conversation_wav(
-    emotions: tuple[Emotion, ...] = (Emotion.ANGRY, Emotion.SAD, Emotion.HAPPY, Emotion.CALM),
-    *,
-    pause: float = 1.5,
-) -> bytes:
-    """About 20 s: several RAVDESS sentences, each followed by ``pause`` seconds of silence."""
-    silence = np.zeros(int(pause * SAMPLE_RATE), dtype=np.float32)
-    parts: list[np.ndarray] = []
-    for actor, emotion in enumerate(emotions, start=1):
-        parts += [speech_signal(emotion, actor=actor), silence]
-    return wav_bytes(np.concatenate(parts))
+def run_worker_in_thread(timeout: float = 120) -> None:
+    """Run the queued analyses in a Procrastinate worker until the queue is empty.
+
+    In a thread of its own: Playwright's sync API keeps an event loop in the test's thread,
+    and the worker needs to start its own.
+    """
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run_worker()
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=work, name="test-worker", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise AssertionError(f"the worker did not empty the queue within {timeout} s")
+    if failures:
+        raise failures[0]
 
 
-class BrowserTestCase(TempMediaMixin, StaticLiveServerTestCase):
-    """A live server, a headless Chromium with a fake microphone, and ``self.page``."""
+class BrowserTestCase(QueueMixin, TempMediaMixin, StaticLiveServerTestCase):
+    """A live server and a worker on the test database, a headless Chromium, ``self.page``."""
 
     browser: Any
     viewport = {"width": 1280, "height": 900}
@@ -81,6 +102,9 @@ class BrowserTestCase(TempMediaMixin, StaticLiveServerTestCase):
         # Playwright's sync API keeps an event loop in this thread; Django would refuse its
         # (synchronous) database calls here without this, e.g. the flush after each test.
         cls.enterClassContext(mock.patch.dict(os.environ, {"DJANGO_ALLOW_ASYNC_UNSAFE": "true"}))
+        # The worker's task threads end with the worker but would keep their connections
+        # open (CONN_MAX_AGE), and the test database could not be dropped at the end.
+        cls.enterClassContext(mock.patch.dict(connections.settings["default"], CONN_MAX_AGE=0))
         # Load the model before the first request, so that no page waits for TensorFlow.
         from ml.recognizer import get_recognizer
 
@@ -136,6 +160,9 @@ class BrowserTestCase(TempMediaMixin, StaticLiveServerTestCase):
 
         page = page or self.page
         expect(page).to_have_url(RESULT_URL)
+        # The upload view has queued the analysis; the result page updates itself once
+        # the worker is done.
+        run_worker_in_thread()
         verdict = page.locator(".verdict .emotion")
         expect(verdict).to_be_visible()
         label = verdict.inner_text().strip()

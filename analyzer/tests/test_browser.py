@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from analyzer.models import Analysis
 from analyzer.tests.browser import BrowserTestCase, requires_chromium
-from analyzer.tests.factories import requires_model, speech_signal, speech_wav
+from analyzer.tests.factories import long_speech_wav, requires_model, speech_signal, speech_wav
 from ml.labels import Emotion
 
 NOT_SUPPORTED = "This file is not a supported audio or video format"
@@ -34,8 +34,13 @@ class UploadInBrowserTests(BrowserTestCase):
 
         self.wait_for_result()
         expect(page.get_by_role("heading", level=1)).to_have_text("angry take.wav")
-        expect(page.get_by_text("“angry take.wav” has been analysed.")).to_be_visible()
         expect(page.get_by_role("meter")).to_have_count(8)
+        expect(page.get_by_role("heading", name="Emotion over time")).to_be_visible()
+        expect(page.get_by_role("heading", name="Share of the speaking time")).to_be_visible()
+        # A single sentence is one window of speech: one row in the table of segments.
+        segments = page.locator("#segments tbody tr")
+        expect(segments).to_have_count(1)
+        expect(segments.first).to_contain_text(page.locator(".verdict .emotion").inner_text())
         # The player is there and the browser can actually load the stored recording.
         player = page.locator("audio")
         expect(player).to_have_attribute("src", AUDIO_URL)
@@ -120,4 +125,38 @@ class RecordInBrowserTests(BrowserTestCase):
         expect(page.get_by_role("button", name="Start recording")).to_be_enabled()
         expect(page.get_by_role("button", name="Stop")).to_be_disabled()
         expect(page.locator("#record-preview")).to_be_hidden()
+        self.assertNoScriptErrors()
+
+
+@requires_chromium
+@requires_model
+class SegmentsInBrowserTests(BrowserTestCase):
+    def test_it_plays_the_recording_from_a_segment_that_is_clicked(self) -> None:
+        page = self.page
+        page.goto("/")
+        # About 18 s: four sentences with 1.5 s of silence between them.
+        data = long_speech_wav((Emotion.ANGRY, Emotion.SAD, Emotion.HAPPY, Emotion.CALM))
+        _choose_file(page, data, "conversation.wav")
+        page.get_by_role("button", name="Analyse", exact=True).click()
+        self.wait_for_result()
+
+        rows = page.locator("#segments tr[data-start]")
+        count = rows.count()
+        self.assertGreaterEqual(count, 2)
+        page.wait_for_function("document.querySelector('audio').readyState >= 1")
+        last, second = rows.nth(count - 1), rows.nth(1)
+        # Anywhere on a row, or on its time (a link that works without JavaScript too).
+        for row, target in ((last, last.locator("td").last), (second, second.get_by_role("link"))):
+            start = float(row.get_attribute("data-start"))
+            self.assertGreater(start, 0)
+            target.click()
+            # The player jumps there and plays on from there.
+            page.wait_for_function(
+                "start => { const audio = document.querySelector('audio');"
+                " return !audio.paused && audio.currentTime >= start"
+                " && audio.currentTime < start + 2; }",
+                arg=start,
+            )
+            expect(row).to_have_class(re.compile(r"\bplaying\b"))
+            page.locator("audio").evaluate("audio => audio.pause()")
         self.assertNoScriptErrors()
