@@ -19,11 +19,13 @@ on any number of machines can share the queue. Two tasks:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 from procrastinate import JobContext, RetryStrategy
 from procrastinate.contrib.django import app
 from procrastinate.exceptions import JobAborted
@@ -34,6 +36,20 @@ from analyzer import services
 logger = logging.getLogger(__name__)
 
 ANALYZE_TASK = "analyzer.analyze"
+
+T = TypeVar("T")
+
+
+def _closing_connections(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``func``, then close this thread's database connections.
+
+    Jobs run in a pool of threads; a connection kept open in each (CONN_MAX_AGE) would
+    outlive the job and hold the database open for nothing.
+    """
+    try:
+        return func(*args, **kwargs)
+    finally:
+        connections.close_all()
 
 
 @app.task(
@@ -58,6 +74,8 @@ def analyze(context: JobContext, analysis_id: str) -> str:
         logger.info("Analysis %s: stopped with the worker; it goes back to the queue", analysis_id)
         services.analysis_set_pending(analysis_id=analysis_id)
         raise JobAborted() from None
+    finally:
+        connections.close_all()
     return "deleted" if analysis is None else analysis.status
 
 
@@ -85,8 +103,10 @@ async def recover(context: JobContext, timestamp: int) -> str:
         runs = job.attempts + 1
         if job.task_name == ANALYZE_TASK and runs >= max_attempts:
             await job_manager.finish_job(job=job, status=Status.FAILED, delete_job=False)
-            await sync_to_async(services.analysis_interrupted)(
-                analysis_id=job.task_kwargs["analysis_id"], attempts=runs
+            await sync_to_async(_closing_connections)(
+                services.analysis_interrupted,
+                analysis_id=job.task_kwargs["analysis_id"],
+                attempts=runs,
             )
             given_up += 1
             continue
@@ -99,7 +119,8 @@ async def recover(context: JobContext, timestamp: int) -> str:
         else:
             logger.warning("Requeued job %s of a dead worker (%s)", job.id, job.call_string)
             requeued += 1
-    abandoned = await sync_to_async(services.analysis_fail_abandoned)(
-        older_than=timedelta(seconds=settings.SPEECHEMOTION_ANALYSIS_TIMEOUT_SECONDS)
+    abandoned = await sync_to_async(_closing_connections)(
+        services.analysis_fail_abandoned,
+        older_than=timedelta(seconds=settings.SPEECHEMOTION_ANALYSIS_TIMEOUT_SECONDS),
     )
     return f"requeued {requeued}, given up {given_up}, abandoned {abandoned}"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import tempfile
+import threading
 import unittest
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -262,7 +266,7 @@ def clear_queue() -> None:
         )
 
 
-def run_worker() -> None:
+def run_worker(*, queues: tuple[str, ...] = ("analyses",)) -> None:
     """Run a worker in this process until the queue is empty (``TransactionTestCase`` only).
 
     The jobs run in the worker's threads with their own database connections, so they
@@ -273,8 +277,56 @@ def run_worker() -> None:
 
     with app.replace_connector(app.connector.get_worker_connector()):
         app.run_worker(
-            wait=False, install_signal_handlers=False, listen_notify=False, queues=["analyses"]
+            wait=False, install_signal_handlers=False, listen_notify=False, queues=list(queues)
         )
+
+
+@contextmanager
+def background_worker(*, queues: tuple[str, ...] = ("analyses",)) -> Iterator[None]:
+    """A worker in a thread of this process while the block runs (``TransactionTestCase``,
+    ``LiveServerTestCase``): queued analyses run as they come, as with a real worker.
+
+    It has an app of its own (same tasks, its own connection pool), so that uploads in the
+    block still queue their job through Django's connection, in the row's transaction.
+    """
+    from procrastinate.contrib.django import DjangoApp, app
+
+    worker_app = DjangoApp(
+        connector=app.connector.get_worker_connector(),
+        worker_defaults=settings.PROCRASTINATE_WORKER_DEFAULTS,
+    )
+    # Same tasks, but no periodic ones: their deferring goes through the main app's
+    # (Django) connector, whose connection in asgiref's thread would outlive the test.
+    worker_app.tasks = app.tasks
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def work() -> None:
+        async with worker_app.open_async():
+            ready.set()
+            await worker_app.run_worker_async(
+                queues=list(queues),
+                install_signal_handlers=False,
+                listen_notify=False,
+                fetch_job_polling_interval=0.1,
+            )
+
+    task = loop.create_task(work())
+
+    def run() -> None:
+        with suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+        loop.run_until_complete(loop.shutdown_default_executor())
+
+    thread = threading.Thread(target=run, name="background-worker", daemon=True)
+    thread.start()
+    ready.wait(timeout=30)
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join(timeout=60)
+        loop.close()
 
 
 # --- mixins -----------------------------------------------------------------------------------
