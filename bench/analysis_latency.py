@@ -1,0 +1,178 @@
+"""How long a warm process takes to analyse a 4-second recording, and what reloading costs.
+
+    python bench/analysis_latency.py [--runs 50] [--baseline-runs 5] [--sample-rate 16000]
+
+A few real RAVDESS takes are cut or zero-padded to 4.0 s and written as WAV files. With
+the model loaded once (``get_recognizer()``, as the service does), each clip is analysed
+``--runs`` times after a warm-up: ``predict_file`` decodes the WAV from disk, checks it for
+speech, computes the features and runs the model. Then the baseline that many public demos
+use: load the model again for every request (``EmotionRecognizer.from_path`` and then
+``predict_file``), ``--baseline-runs`` times. TensorFlow is already imported for the
+baseline, so its figure is a lower bound for a fresh process.
+
+Prints figures; asserts nothing. The machine's load average is printed with them: on a
+busy machine every figure grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+import soxr  # noqa: E402
+
+from ml.audio import SAMPLE_RATE, ensure_speech, load_audio  # noqa: E402
+from ml.labels import EMOTIONS  # noqa: E402
+from ml.recognizer import EmotionRecognizer, default_model_path, get_recognizer  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+CLIP_SECONDS = 4.0
+# (emotion code, intensity, statement, repetition, actor): both genders, four emotions.
+TAKES = ((3, 1, 1, 1, 1), (5, 2, 2, 1, 2), (4, 1, 1, 2, 7), (6, 2, 1, 1, 12))
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("SPEECHEMOTION_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+def write_clips(folder: Path, sample_rate: int) -> list[Path]:
+    """The RAVDESS takes of ``TAKES``, cut or padded to 4.0 s, as 16-bit WAV files."""
+    clips = []
+    for emotion, intensity, statement, repetition, actor in TAKES:
+        name = f"03-01-{emotion:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}"
+        source = data_dir() / "ravdess" / f"Actor_{actor:02d}" / f"{name}.flac"
+        signal, rate = sf.read(source, dtype="float32")
+        n = round(CLIP_SECONDS * rate)
+        signal = np.pad(signal[:n], (0, max(0, n - len(signal))))
+        if sample_rate != rate:
+            signal = soxr.resample(signal, rate, sample_rate)
+        path = folder / f"{name}-{EMOTIONS[emotion - 1].value}.wav"
+        sf.write(path, signal, sample_rate, subtype="PCM_16")
+        clips.append(path)
+    return clips
+
+
+class Timings:
+    """Wall-clock and CPU seconds (all threads of the process) of each call."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def __iadd__(self, other: Timings) -> Timings:
+        self.wall += other.wall
+        self.cpu += other.cpu
+        return self
+
+    def __len__(self) -> int:
+        return len(self.wall)
+
+    def summary(self) -> str:
+        ms = np.asarray(self.wall) * 1000
+        return (
+            f"median {np.median(ms):7.1f} ms  p90 {np.percentile(ms, 90):7.1f} ms  "
+            f"min {ms.min():7.1f} ms  (CPU median {np.median(self.cpu) * 1000:6.1f} ms)"
+        )
+
+
+def timed(func: Callable[[], object], runs: int) -> Timings:
+    out = Timings()
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        func()
+        out.cpu.append(time.process_time() - cpu)
+        out.wall.append(time.perf_counter() - wall)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per clip (warm)")
+    parser.add_argument("--baseline-runs", type=int, default=5, help="model reloads timed")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs per clip first")
+    parser.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="of the WAVs")
+    args = parser.parse_args(argv)
+
+    model_path = default_model_path()
+    print(
+        f"python {platform.python_version()} on {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    started = time.perf_counter()
+    rec = get_recognizer()
+    load_seconds = time.perf_counter() - started
+    print(f"model {rec.name} from {model_path} (sha256 {rec.sha256[:12]})")
+    print(f"first load in this process (TensorFlow import included): {load_seconds:.2f} s")
+
+    with tempfile.TemporaryDirectory(prefix="bench-analysis-") as folder:
+        clips = write_clips(Path(folder), args.sample_rate)
+        print(
+            f"\n{len(clips)} RAVDESS takes cut or padded to {CLIP_SECONDS} s, "
+            f"WAV {args.sample_rate} Hz mono 16-bit"
+        )
+
+        print(
+            f"\nwarm process: rec.predict_file(path), {args.runs} runs per clip "
+            f"after {args.warmup} warm-up runs"
+        )
+        warm = Timings()
+        for clip in clips:
+            timed(lambda clip=clip: rec.predict_file(clip), args.warmup)
+            seconds = timed(lambda clip=clip: rec.predict_file(clip), args.runs)
+            warm += seconds
+            answer = rec.predict_file(clip)
+            label = f"{clip.stem} -> {answer.emotion.value} {answer.confidence:.0%}"
+            print(f"  {label:<44} {seconds.summary()}")
+        print(f"  {f'all {len(warm)} runs':<44} {warm.summary()}")
+
+        # Where the time goes, on the first clip.
+        clip = clips[0]
+        signal = load_audio(clip).signal
+        stages = {
+            "decode (load_audio)": lambda: load_audio(clip),
+            "speech check (ensure_speech)": lambda: ensure_speech(signal),
+            "features + model (predict_signal)": lambda: rec.predict_signal(
+                signal, check_speech=False
+            ),
+        }
+        print(f"  stages on {clip.stem}:")
+        for name, func in stages.items():
+            print(f"    {name:<42} {timed(func, args.runs).summary()}")
+
+        print(
+            f"\nbaseline: EmotionRecognizer.from_path(...) then predict_file, "
+            f"{args.baseline_runs} runs"
+        )
+        # Every load builds new tf.functions; TensorFlow warns about retracing. Expected here.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        reload = Timings()
+        for i in range(args.baseline_runs):
+            clip = clips[i % len(clips)]
+            reload += timed(
+                lambda clip=clip: EmotionRecognizer.from_path(model_path).predict_file(clip), 1
+            )
+        print(f"  {'model loaded per request':<44} {reload.summary()}")
+
+    if len(warm) and len(reload):
+        ratio = statistics.median(reload.wall) / statistics.median(warm.wall)
+        print(f"\nratio of medians (reload per request / warm process): {ratio:.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
