@@ -1,0 +1,218 @@
+"""Every analysis is a timeline of segments; the overall result is derived from them."""
+
+from __future__ import annotations
+
+import re
+from itertools import count
+from unittest import mock
+
+from django.test import TestCase
+
+from analyzer import services
+from analyzer.models import Analysis
+from analyzer.tests.factories import (
+    TempMediaMixin,
+    fake_recognizer,
+    long_speech_signal,
+    long_speech_wav,
+    make_analysis,
+    probabilities_for,
+    requires_model,
+    run_queued_analyses,
+    silence_wav,
+    speech_wav,
+    upload,
+)
+from ml.labels import EMOTION_NAMES, Emotion
+from ml.recognizer import Prediction
+
+
+def _queue(data: bytes, name: str = "talk.wav") -> Analysis:
+    return services.analysis_create(upload=upload(data, name), owner=None, session_key="k" * 32)
+
+
+def _shifting_recognizer(first: Emotion, then: Emotion, *, switch_after: int) -> mock.Mock:
+    """A fake model hearing ``first`` in the first ``switch_after`` windows, then ``then``."""
+    recognizer = fake_recognizer()
+    calls = count()
+
+    def predict(signal, **kwargs):
+        emotion = first if next(calls) < switch_after else then
+        return Prediction(emotion, 0.8, probabilities_for(emotion, 0.8))
+
+    recognizer.predict_signal.side_effect = predict
+    return recognizer
+
+
+@requires_model
+class LongRecordingWithModelTests(TempMediaMixin, TestCase):
+    def test_it_splits_a_long_recording_into_segments_in_time_order(self) -> None:
+        signal = long_speech_signal()
+        duration = len(signal) / 16000
+        self.assertGreater(duration, 35)
+        analysis = _queue(long_speech_wav())
+
+        run_queued_analyses()
+
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error_message)
+        segments = list(analysis.segments.all())
+        self.assertGreaterEqual(len(segments), 6)
+        starts = [s.start for s in segments]
+        self.assertEqual(starts, sorted(starts))
+        self.assertEqual(len(set(starts)), len(starts))
+        for segment in segments:
+            self.assertLess(segment.start, segment.end)
+            self.assertLessEqual(segment.end, duration + 0.01)
+            self.assertAlmostEqual(sum(segment.probabilities.values()), 1.0, places=5)
+            self.assertEqual(segment.confidence, max(segment.probabilities.values()))
+        # The takes are separated by 1.5 s of silence: no segment spans the gap after the first.
+        first_take = len(long_speech_signal((Emotion.NEUTRAL,))) / 16000
+        self.assertFalse(any(s.start < first_take + 0.5 < s.end for s in segments))
+
+        self.assertEqual((analysis.segments_done, analysis.segments_total), (len(segments),) * 2)
+        self.assertEqual(sorted(analysis.distribution), sorted(EMOTION_NAMES))
+        self.assertAlmostEqual(sum(analysis.distribution.values()), 1.0, places=6)
+        top_share = max(analysis.distribution.values())
+        self.assertEqual(analysis.distribution[analysis.emotion], top_share)
+        self.assertAlmostEqual(sum(analysis.probabilities.values()), 1.0, places=6)
+        self.assertEqual(analysis.confidence, analysis.probabilities[analysis.emotion])
+
+
+class TimelineTests(TempMediaMixin, TestCase):
+    def test_it_takes_the_emotion_with_the_most_speaking_time(self) -> None:
+        analysis = _queue(long_speech_wav())
+        recognizer = _shifting_recognizer(Emotion.HAPPY, Emotion.SAD, switch_after=2)
+
+        with mock.patch.object(services, "get_recognizer", return_value=recognizer):
+            run_queued_analyses()
+
+        analysis.refresh_from_db()
+        segments = list(analysis.segments.all())
+        self.assertGreater(len(segments), 4)
+        self.assertEqual([s.emotion for s in segments[:2]], ["happy", "happy"])
+        self.assertEqual({s.emotion for s in segments[2:]}, {"sad"})
+        self.assertEqual(analysis.emotion, "sad")
+        self.assertGreater(analysis.distribution["sad"], analysis.distribution["happy"])
+        self.assertAlmostEqual(analysis.distribution["happy"] + analysis.distribution["sad"], 1)
+        # The mean of the segments' probabilities, weighted by their speaking time.
+        self.assertAlmostEqual(
+            analysis.probabilities["sad"],
+            0.8 * analysis.distribution["sad"] + (0.2 / 7) * analysis.distribution["happy"],
+        )
+        self.assertEqual(analysis.confidence, analysis.probabilities["sad"])
+
+    def test_it_gives_a_short_clip_the_prediction_of_its_one_segment(self) -> None:
+        analysis = _queue(speech_wav())
+
+        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+            run_queued_analyses()
+
+        analysis.refresh_from_db()
+        [segment] = analysis.segments.all()
+        self.assertEqual(analysis.emotion, segment.emotion)
+        self.assertAlmostEqual(analysis.confidence, segment.confidence)
+        for name in EMOTION_NAMES:
+            self.assertAlmostEqual(analysis.probabilities[name], segment.probabilities[name])
+        self.assertEqual(analysis.distribution["sad"], 1.0)
+
+    def test_it_shows_the_segments_with_their_times(self) -> None:
+        self.client.get("/")  # a session for the upload
+        key = self.client.session.session_key
+        analysis = services.analysis_create(
+            upload=upload(long_speech_wav(), "talk.wav"), owner=None, session_key=key
+        )
+        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+            run_queued_analyses()
+
+        page = self.client.get(analysis.get_absolute_url())
+
+        content = page.content.decode()
+        segments = list(analysis.segments.all())
+        rows = re.findall(r'<a class="seek" href="[^"]+#t=([\d.]+)" data-start="([\d.]+)"', content)
+        self.assertEqual(len(rows), len(segments))
+        self.assertEqual([float(start) for _, start in rows], [round(s.start, 3) for s in segments])
+        last = segments[-1]
+        minutes, seconds = divmod(round(last.start, 1), 60)
+        self.assertIn(f">{int(minutes):02d}:{seconds:04.1f}</a>", content)
+        self.assertContains(page, f"Over {len(segments)} segments of speech.")
+
+    def test_it_writes_the_progress_while_it_runs(self) -> None:
+        analysis = _queue(long_speech_wav())
+        seen: list[tuple[str, int, int]] = []
+        recognizer = fake_recognizer()
+        prediction = recognizer.predict_signal.return_value
+
+        def predict(signal, **kwargs):
+            row = Analysis.objects.get(pk=analysis.pk)
+            seen.append((row.status, row.segments_done, row.segments_total))
+            return prediction
+
+        recognizer.predict_signal.side_effect = predict
+        with (
+            mock.patch.object(services, "get_recognizer", return_value=recognizer),
+            mock.patch.object(services, "PROGRESS_INTERVAL_SECONDS", 0),
+        ):
+            run_queued_analyses()
+
+        total = Analysis.objects.get(pk=analysis.pk).segments_total
+        self.assertEqual(seen[0], ("running", 0, 0))
+        self.assertEqual(seen[1:], [("running", i, total) for i in range(1, total)])
+
+    def test_it_throttles_the_progress_updates(self) -> None:
+        analysis = _queue(speech_wav())
+        progress = services._Progress(analysis, should_stop=None)
+
+        with self.assertNumQueries(1):
+            for done in range(1, 11):
+                progress(done, 10)  # ten windows within half a second: one UPDATE
+
+        self.assertEqual(Analysis.objects.get(pk=analysis.pk).segments_done, 1)
+
+    def test_it_stops_when_the_worker_asks_it_to(self) -> None:
+        analysis = _queue(long_speech_wav())
+
+        with (
+            mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()),
+            self.assertRaises(services.AnalysisInterrupted),
+        ):
+            services.analysis_process(analysis_id=str(analysis.pk), should_stop=lambda: True)
+
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.RUNNING)  # the task sets it back
+        self.assertEqual(analysis.segments.count(), 0)
+
+    def test_it_fails_a_recording_without_a_speech_region(self) -> None:
+        analysis = _queue(speech_wav())
+
+        with (
+            mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()),
+            mock.patch.object(services, "timeline", return_value=[]),
+        ):
+            run_queued_analyses()
+
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertTrue(analysis.error_message.startswith("No speech detected"))
+        self.assertEqual(analysis.segments.count(), 0)
+
+    def test_it_fails_a_stored_recording_of_silence(self) -> None:
+        # The upload refuses silence; a file stored some other way is checked again.
+        analysis = make_analysis(data=silence_wav(3.0), emotion=None)
+
+        with mock.patch.object(services, "get_recognizer") as get_recognizer:
+            services.analysis_process(analysis_id=str(analysis.pk))
+
+        get_recognizer.assert_not_called()
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertTrue(analysis.error_message.startswith("No speech detected"))
+
+    def test_it_replaces_the_segments_of_an_earlier_run(self) -> None:
+        analysis = _queue(long_speech_wav())
+        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+            run_queued_analyses()
+            first = analysis.segments.count()
+            services.analysis_process(analysis_id=str(analysis.pk))
+
+        self.assertEqual(analysis.segments.count(), first)
