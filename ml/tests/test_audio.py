@@ -264,10 +264,9 @@ class DurationLimitTests(_Source, unittest.TestCase):
         long = write_audio(self.tmp / "long.wav", np.tile(self.source, 3))
         with self.assertRaises(AudioTooLongError) as caught:
             load_audio(long, max_duration=5)
-        self.assertEqual(
-            str(caught.exception),
-            f"The recording is {3 * self.seconds:.1f} s long; the limit is 5.0 s.",
-        )
+        message = str(caught.exception)
+        self.assertIn(f"{3 * self.seconds:.1f} s long", message)
+        self.assertIn("the limit is 5.0 s", message)
         self.assertAlmostEqual(load_audio(long).duration, 3 * self.seconds, delta=0.01)
 
     def test_it_refuses_a_long_wav_from_its_header_before_decoding(self) -> None:
@@ -315,10 +314,9 @@ class DurationLimitTests(_Source, unittest.TestCase):
         short = write_audio(self.tmp / "short.wav", self.source[: int(0.3 * SR)])
         with self.assertRaises(AudioTooShortError) as caught:
             load_audio(short)
-        self.assertEqual(
-            str(caught.exception),
-            "The recording is too short (0.30 s); at least 0.5 s of audio is needed.",
-        )
+        message = str(caught.exception)
+        self.assertIn("too short (0.30 s)", message)
+        self.assertIn("at least 0.5 s", message)
         just_enough = write_audio(self.tmp / "just-enough.wav", self.source[: int(0.6 * SR)])
         self.assertAlmostEqual(load_audio(just_enough).duration, 0.6, delta=1e-3)
 
