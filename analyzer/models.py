@@ -84,6 +84,8 @@ class Analysis(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     segments_done = models.PositiveIntegerField(default=0)
     segments_total = models.PositiveIntegerField(default=0)
+    # The result is saved first and shown at once; the charts follow a moment later.
+    charts_pending = models.BooleanField(default=False, editable=False)
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -117,6 +119,11 @@ class Analysis(models.Model):
         return self.status in self.ACTIVE_STATUSES
 
     @property
+    def is_updating(self) -> bool:
+        """The page is not final yet: the analysis is under way or its charts are coming."""
+        return self.is_active or (self.status == self.Status.DONE and self.charts_pending)
+
+    @property
     def progress_text(self) -> str:
         if self.status == self.Status.PENDING:
             return "Analysing… waiting in the queue"
@@ -124,6 +131,8 @@ class Analysis(models.Model):
             if self.segments_total:
                 return f"Analysing… {self.segments_done} of {self.segments_total} segments"
             return "Analysing…"
+        if self.status == self.Status.DONE and self.charts_pending:
+            return "Drawing the charts…"
         return self.get_status_display()
 
     @property

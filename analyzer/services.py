@@ -5,8 +5,8 @@ while hashing it, decodes it and checks it for speech (bad input stops here and 
 is stored), then stores the file, a pending row and its job in the queue in one short
 step. A worker (``analyzer.tasks.analyze``) then calls :func:`analysis_process`: it
 decodes the stored file, classifies every window of speech outside any transaction
-(with small progress updates), draws the charts, and saves segments and result in one
-short atomic step.
+(with small progress updates), saves segments and result in one short atomic step, and
+then draws the charts and stores them in a second one (so the result shows at once).
 """
 
 from __future__ import annotations
@@ -453,16 +453,12 @@ _RESULT_FIELDS = (
     "processing_ms",
     "segments_done",
     "segments_total",
+    "charts_pending",
 )
 
 
-def _save_outcome(
-    analysis: Analysis,
-    *,
-    segments: Sequence[Segment] = (),
-    charts: dict[str, str] | None = None,
-) -> bool:
-    """Save the result fields, segments and charts in one short step.
+def _save_outcome(analysis: Analysis, *, segments: Sequence[Segment] = ()) -> bool:
+    """Save the result fields and the segments in one short step (the old charts go).
 
     Returns False (and writes nothing) when the analysis was deleted meanwhile.
     """
@@ -474,11 +470,17 @@ def _save_outcome(
         Segment.objects.filter(analysis=analysis).delete()
         AnalysisChart.objects.filter(analysis=analysis).delete()
         Segment.objects.bulk_create(segments)
-        AnalysisChart.objects.bulk_create(
-            AnalysisChart(analysis=analysis, kind=kind, svg=svg)
-            for kind, svg in (charts or {}).items()
-        )
     return True
+
+
+def _save_charts(analysis: Analysis, charts: dict[str, str]) -> None:
+    """Store the charts drawn after the result, in a second short step."""
+    with transaction.atomic():
+        if Analysis.objects.filter(pk=analysis.pk).update(charts_pending=False):
+            AnalysisChart.objects.bulk_create(
+                AnalysisChart(analysis=analysis, kind=kind, svg=svg) for kind, svg in charts.items()
+            )
+    analysis.charts_pending = False
 
 
 def _mark_failed(analysis: Analysis, message: str) -> Analysis:
@@ -490,6 +492,7 @@ def _mark_failed(analysis: Analysis, message: str) -> Analysis:
     analysis.distribution = {}
     analysis.processing_ms = None
     analysis.segments_done = analysis.segments_total = 0
+    analysis.charts_pending = False
     _save_outcome(analysis)
     return analysis
 
@@ -544,8 +547,9 @@ def analysis_run(
     analysis.distribution = summary.distribution
     analysis.processing_ms = elapsed_ms
     analysis.segments_done = analysis.segments_total = len(segments)
-    charts = _render_charts(signal, analysis=analysis, segments=segments)
-    if not _save_outcome(analysis, segments=segments, charts=charts):
+    analysis.charts_pending = True
+    # The result first: the page shows it at once and the charts a moment later.
+    if not _save_outcome(analysis, segments=segments):
         logger.info("Analysis %s was deleted while it ran", analysis.pk)
         return analysis
     logger.info(
@@ -557,6 +561,7 @@ def analysis_run(
         analysis.model_name,
         elapsed_ms,
     )
+    _save_charts(analysis, _render_charts(signal, analysis=analysis, segments=segments))
     return analysis
 
 
@@ -596,6 +601,10 @@ def analysis_fail_abandoned(*, older_than: timedelta) -> int:
         logger.warning("Analysis %s was abandoned (job %s)", analysis.pk, analysis.job_id)
         _mark_failed(analysis, ABANDONED_ERROR)
         count += 1
+    # A result whose charts never came (the job died in between): show it without them.
+    Analysis.objects.filter(
+        status=Analysis.Status.DONE, charts_pending=True, queued_at__lt=cutoff
+    ).exclude(Exists(live_job)).update(charts_pending=False)
     return count
 
 

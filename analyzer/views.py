@@ -72,7 +72,7 @@ def result(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             "segments": selectors.segment_list(analysis=analysis),
             "charts": selectors.chart_map(analysis=analysis),
         }
-    elif analysis.is_active:
+    if analysis.is_active:
         context["worker_alive"] = selectors.worker_alive()
     return render(request, "analyzer/result.html", context)
 
@@ -80,12 +80,16 @@ def result(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @never_cache
 @require_GET
 def status(request: HttpRequest, pk: uuid.UUID) -> JsonResponse:
-    """What the result page polls while the analysis is pending or running."""
+    """What the result page polls until it is final (``updating`` false): then it reloads.
+
+    ``active``: pending or running; ``updating``: that, or done with the charts to come.
+    """
     analysis = _owned_or_404(request, pk)
     return JsonResponse(
         {
             "status": analysis.status,
             "active": analysis.is_active,
+            "updating": analysis.is_updating,
             "segments_done": analysis.segments_done,
             "segments_total": analysis.segments_total,
             "text": analysis.progress_text,

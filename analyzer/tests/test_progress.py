@@ -44,6 +44,7 @@ class ProgressTests(TempMediaMixin, TestCase):
             {
                 "status": "running",
                 "active": True,
+                "updating": True,
                 "segments_done": 3,
                 "segments_total": 10,
                 "text": "Analysing… 3 of 10 segments",
@@ -58,7 +59,29 @@ class ProgressTests(TempMediaMixin, TestCase):
 
         state = self.client.get(self.status_url).json()
 
-        self.assertEqual((state["status"], state["active"]), ("done", False))
+        self.assertEqual(
+            (state["status"], state["active"], state["updating"]), ("done", False, False)
+        )
+
+    def test_it_shows_the_result_at_once_and_the_charts_when_they_come(self) -> None:
+        Analysis.objects.filter(pk=self.analysis.pk).update(
+            status=Analysis.Status.DONE, emotion="calm", confidence=0.5, charts_pending=True
+        )
+
+        page = self.client.get(self.analysis.get_absolute_url())
+        state = self.client.get(self.status_url).json()
+
+        self.assertContains(page, '<div class="emotion emo-calm" data-emotion="calm">Calm</div>')
+        self.assertContains(page, '<span id="progress-text">Drawing the charts…</span>')
+        self.assertContains(page, f'data-status-url="{self.status_url}"')
+        self.assertContains(page, '<noscript><meta http-equiv="refresh" content="2">')
+        self.assertEqual((state["active"], state["updating"]), (False, True))
+        self.assertEqual(state["text"], "Drawing the charts…")
+
+        Analysis.objects.filter(pk=self.analysis.pk).update(charts_pending=False)
+        final = self.client.get(self.analysis.get_absolute_url())
+        self.assertNotContains(final, "Drawing the charts…")
+        self.assertNotContains(final, "http-equiv")
 
     def test_it_shows_the_progress_on_the_page_and_polls_for_more(self) -> None:
         response = self.client.get(self.analysis.get_absolute_url())

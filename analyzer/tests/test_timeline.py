@@ -77,6 +77,7 @@ class LongRecordingWithModelTests(TempMediaMixin, TestCase):
         self.assertEqual(analysis.distribution[analysis.emotion], top_share)
         self.assertAlmostEqual(sum(analysis.probabilities.values()), 1.0, places=6)
         self.assertEqual(analysis.confidence, analysis.probabilities[analysis.emotion])
+        self.assertFalse(analysis.charts_pending)
 
 
 class TimelineTests(TempMediaMixin, TestCase):
