@@ -50,7 +50,7 @@ def build_cnn(
     image (batch 32, 3 s crops), which is what makes cross-validation affordable.
     """
     inputs = keras.Input(shape=(None, n_mels), name="logmel")
-    x = inputs
+    x = layers.Rescaling(0.05, name="db_scale")(inputs)  # log-mel dB to about unit range
     for i, ch in enumerate(channels):
         x = layers.Conv1D(ch, kernel, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization()(x)

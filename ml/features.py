@@ -23,6 +23,9 @@ import scipy.signal
 
 from ml.audio import SAMPLE_RATE
 
+# Bump when the feature code changes what it computes, so that cached features are redone.
+FEATURE_CODE_VERSION = 2
+
 
 class FeatureSet(StrEnum):
     STATS = "stats"
@@ -111,7 +114,10 @@ def log_mel(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """power : [shape=(frames, bins)] -> log-mel in dB [shape=(frames, n_mels)]."""
     basis = _mel_basis(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
     mel = power @ basis.T
-    return (10 * np.log10(np.maximum(mel, 1e-10))).astype(np.float32)
+    # Floor relative to the loudest cell (80 dB below it), not at an absolute level, so
+    # that a quieter copy of a recording gives the same features after normalisation.
+    floor = max(float(mel.max()), 1e-20) * 1e-8
+    return (10 * np.log10(np.maximum(mel, floor))).astype(np.float32)
 
 
 def _stats(x: np.ndarray) -> np.ndarray:
@@ -128,6 +134,7 @@ def _spectral_contrast(power: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
     """Peak-to-valley ratio (dB) in six octave bands below 4 kHz, per frame."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     edges = [125, 250, 500, 1000, 2000, 3000, 4000]
+    eps = max(float(power.max()), 1e-20) * 1e-10  # relative, so gain does not matter
     out = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         band = power[:, (freqs >= lo) & (freqs < hi)]
@@ -135,7 +142,7 @@ def _spectral_contrast(power: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
         k = max(1, band.shape[1] // 5)
         peak = s[:, -k:].mean(axis=1)
         valley = s[:, :k].mean(axis=1)
-        out.append(10 * np.log10((peak + 1e-10) / (valley + 1e-10)))
+        out.append(10 * np.log10((peak + eps) / (valley + eps)))
     return np.stack(out, axis=1)
 
 
@@ -146,7 +153,8 @@ def stats_features(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
     chroma = power @ _chroma_basis(config.sample_rate, config.n_fft).T
     chroma = chroma / (chroma.max(axis=1, keepdims=True) + 1e-10)
     contrast = _spectral_contrast(power, config.sample_rate, config.n_fft)
-    loud = 10 * np.log10(power.sum(axis=1, keepdims=True) + 1e-10)
+    energy = power.sum(axis=1, keepdims=True)
+    loud = 10 * np.log10(energy + max(float(energy.max()), 1e-20) * 1e-8)
     loud = loud - loud.max()
     parts = [
         _stats(mfcc),

@@ -56,7 +56,7 @@ def speech_features(signal: np.ndarray) -> dict[str, float]:
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
     db = 20 * np.log10(rms + 1e-10)
     peak_db = float(np.percentile(db, 99))
-    active = (db > peak_db - 30) & (db > -60)
+    active = (db > peak_db - 30) & (db > -85)
     if active.sum() < 10:
         return {"peak_db": peak_db, "active": 0.0, "voiced": 0.0, "pitch_var": 0.0, "mod": 0.0}
     strength, lag = _periodicity(frames[active].astype(np.float64))
@@ -80,7 +80,7 @@ def speech_score(signal: np.ndarray) -> float:
     signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
     """
     f = speech_features(signal)
-    if f["peak_db"] < -65 or f["active"] == 0.0:
+    if f["peak_db"] < -80 or f["active"] == 0.0:
         return 0.0  # silence, or too quiet to hear anything
     checks = (
         f["voiced"] >= 0.15,  # noise is not periodic
