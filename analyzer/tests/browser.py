@@ -1,6 +1,8 @@
 """Playwright (sync API) driving Debian's Chromium against a live server on the test database.
 
 One headless Chromium per test class, one fresh browser context (cookies, session) per test.
+Uploads are analysed by a Procrastinate worker run in a thread once the result page is open
+(:meth:`BrowserTestCase.wait_for_result`), so the page's own updating is what is tested.
 Chromium's fake microphone plays :func:`microphone_wav` once, from the moment a page opens it.
 Set ``SPEECHEMOTION_SCREENSHOTS=/some/dir`` to keep a screenshot of every page a test ends on.
 """
@@ -165,6 +167,9 @@ class BrowserTestCase(QueueMixin, TempMediaMixin, StaticLiveServerTestCase):
         run_worker_in_thread()
         verdict = page.locator(".verdict .emotion")
         expect(verdict).to_be_visible()
+        # The page reloads itself once more when the charts are there; wait for that final
+        # state, or a click could land on a page that is about to go away.
+        expect(page.locator("#progress")).to_have_count(0)
         label = verdict.inner_text().strip()
         self.assertIn(label, EMOTION_LABELS)
         return label
