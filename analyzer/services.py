@@ -399,14 +399,14 @@ class _Summary:
 def _summarise(windows: Sequence[WindowResult]) -> _Summary:
     """The overall result: dominant emotion by speaking time, weighted mean probabilities."""
     weights = _speaking_weights(windows)
-    total = sum(weights) or 1.0
-    pairs = list(zip(weights, windows, strict=True))
+    total = sum(weights)
+    # Shares first, so that a single window's probabilities come out exactly as they were.
+    shares = [w / total for w in weights] if total else [1 / len(windows)] * len(windows)
+    pairs = list(zip(shares, windows, strict=True))
     probabilities = {
-        name: sum(w * window.prediction.probabilities[name] for w, window in pairs) / total
+        name: sum(share * window.prediction.probabilities[name] for share, window in pairs)
         for name in EMOTION_NAMES
     }
-    norm = sum(probabilities.values()) or 1.0
-    probabilities = {name: p / norm for name, p in probabilities.items()}
     emotion = dominant(list(windows))
     assert emotion is not None  # windows is not empty
     return _Summary(
