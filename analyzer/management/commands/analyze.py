@@ -25,6 +25,15 @@ from analyzer.models import Analysis
 
 SUPPORTED_EXTENSIONS = frozenset(AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)
 POLL_SECONDS = 0.5
+_WAIT_FIELDS = (
+    "original_name",
+    "status",
+    "error_message",
+    "emotion",
+    "confidence",
+    "segments_done",
+    "segments_total",
+)
 
 
 def collect(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -132,6 +141,7 @@ class Command(BaseCommand):
 
     def _wait(self, queued: list[Analysis], *, timeout: float | None) -> None:
         waiting = {analysis.pk: analysis.original_name for analysis in queued}
+        all_ids = list(waiting)
         finished: dict[str, Analysis] = {}
         deadline = None if timeout is None else time.monotonic() + timeout
         warned = False
@@ -139,15 +149,17 @@ class Command(BaseCommand):
             total=len(waiting), desc="Analysing", unit="file", file=self.progress_stream
         ) as bar:
             while waiting:
-                rows = list(Analysis.objects.filter(pk__in=waiting))
+                rows = list(Analysis.objects.filter(pk__in=all_ids).only(*_WAIT_FIELDS))
                 done_segments = sum(a.segments_done for a in rows)
                 total_segments = sum(a.segments_total for a in rows)
                 for analysis in rows:
-                    if not analysis.is_active:
+                    if analysis.pk in waiting and not analysis.is_active:
                         finished[str(analysis.pk)] = analysis
                         del waiting[analysis.pk]
                         bar.update(1)
-                waiting = {pk: name for pk, name in waiting.items() if pk in {a.pk for a in rows}}
+                # Deleted meanwhile (from the site or the admin): nothing to wait for.
+                present = {a.pk for a in rows}
+                waiting = {pk: name for pk, name in waiting.items() if pk in present}
                 bar.set_postfix_str(f"segments {done_segments}/{total_segments}", refresh=True)
                 if not waiting:
                     break
