@@ -44,6 +44,16 @@ class HistoryTests(TempMediaMixin, TestCase):
         self.assertContains(response, '<span class="status-failed">Failed</span>')
         self.assertContains(response, "3 analyses, newest first")
 
+    def test_it_shows_analyses_still_under_way(self) -> None:
+        for status in (Analysis.Status.PENDING, Analysis.Status.RUNNING):
+            self._make(f"{status}.wav", minutes_ago=1, emotion=None, status=status)
+
+        response = self.client.get(reverse("analyzer:history"))
+
+        self.assertEqual(
+            response.content.decode().count('<span class="muted">Analysing…</span>'), 2
+        )
+
     def test_it_pages_by_twenty(self) -> None:
         for i in range(21):
             self._make(f"take-{i:02d}.wav", minutes_ago=i)
