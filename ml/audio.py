@@ -10,12 +10,16 @@ through the ffmpeg binary that ``imageio-ffmpeg`` ships (videos through moviepy,
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -34,7 +38,19 @@ from ml.errors import (
 SAMPLE_RATE = 16000
 MIN_DURATION = 0.5  # seconds; less than this holds too little speech to judge
 DECODE_TIMEOUT = float(os.environ.get("SPEECHEMOTION_DECODE_TIMEOUT", "120"))
-_BLOCK = 1 << 16  # frames read at a time, so memory stays bounded by the output size
+_BLOCK = 1 << 14  # frames read at a time, so memory stays bounded by the output size
+_BLOCK_BYTES = 1 << 22  # ... fewer when the channels would make a block larger than this
+_MAX_CHANNELS = 64  # no recording of speech has more: a broken or hostile header
+_MIN_SAMPLE_RATE, _MAX_SAMPLE_RATE = 1000, 1_000_000
+# WAV data sizes from here up are placeholders that streaming writers leave (0x7ffff000
+# from sox, 0x7ffffff8 from arecord, 0xffffffff from ffmpeg), not a length.
+_WAV_STREAMING_SIZE = 0x7FFF0000
+_UNKNOWN_FRAMES = 1 << 62
+_MAX_SAMPLE = 64.0  # 36 dB over full scale: no float recording goes that far
+_FIRST_READ = 1 << 20  # bytes of ffmpeg output read before the buffer grows
+FFMPEG_MAX_ALLOC = str(256 << 20)
+"""Bytes ffmpeg may allocate at once (``-max_alloc``): a header announcing a gigantic
+table makes ffmpeg fail at once instead of taking gigabytes."""
 
 
 class AudioFormat(StrEnum):
@@ -128,6 +144,8 @@ def _read_head(path: Path) -> bytes:
             head = fh.read(64)
     except OSError as err:
         raise AudioDecodeError(f"The file could not be read: {err.strerror}.") from err
+    except ValueError as err:  # a NUL byte in the name
+        raise AudioDecodeError("The file could not be read: invalid file name.") from err
     if not head:
         raise AudioDecodeError("The file is empty.")
     return head
@@ -135,44 +153,111 @@ def _read_head(path: Path) -> bytes:
 
 def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:
     """Read the container's header only: format, duration, sample rate, channels."""
-    path = Path(path)
+    return _probe(Path(path))
+
+
+def _probe(
+    path: Path, *, max_duration: float | None = None, timeout: float | None = None
+) -> AudioInfo:
     fmt = sniff_format(_read_head(path))
     if fmt.via_ffmpeg:
-        from ml.video import video_info
+        from ml.video import DEFAULT_PROBE_TIMEOUT, video_info
 
-        vi = video_info(path)
+        probe_timeout = DEFAULT_PROBE_TIMEOUT if timeout is None else timeout
+        try:
+            vi = video_info(path, timeout=probe_timeout, max_duration=max_duration)
+        except FileNotFoundError as err:  # removed since its first bytes were read
+            raise AudioDecodeError("The file could not be read.") from err
         if not vi.has_audio:
             raise NoAudioTrackError("This file has no sound track.")
-        return AudioInfo(
+        info = AudioInfo(
             format=fmt,
             duration=float(vi.duration or 0.0),
             sample_rate=int(vi.audio_sample_rate or 0),
             channels=int(vi.audio_channels or 0),
             has_video=bool(vi.has_video),
         )
+        _check_stream(info.sample_rate or SAMPLE_RATE, info.channels or 1)
+        return info
     try:
         info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+    except (RuntimeError, ValueError, TypeError, OverflowError) as err:
+        # libsndfile's refusals (LibsndfileError is a RuntimeError) and soundfile's own.
         raise AudioDecodeError(
             f"The file looks like {fmt.value.upper()} but could not be decoded; "
             "it may be corrupt or truncated."
         ) from err
-    if info.samplerate <= 0 or info.channels <= 0:
+    if info.samplerate <= 0 or info.channels <= 0 or info.frames < 0:
         raise AudioDecodeError("The file declares no audio samples.")
+    _check_stream(info.samplerate, info.channels)
+    # A FLAC written to a pipe leaves its length unknown: libsndfile says SF_COUNT_MAX.
+    frames = 0 if info.frames >= _UNKNOWN_FRAMES else info.frames
     return AudioInfo(
         format=fmt,
-        duration=float(info.frames) / info.samplerate,
+        duration=float(frames) / info.samplerate,
         sample_rate=int(info.samplerate),
         channels=int(info.channels),
     )
 
 
-def _check_duration(duration: float, max_duration: float | None) -> None:
-    if max_duration is not None and duration > max_duration:
-        raise AudioTooLongError(
-            f"The recording is {_fmt_seconds(duration)} long; the limit is "
-            f"{_fmt_seconds(max_duration)}."
+def _check_stream(sample_rate: int, channels: int) -> None:
+    """Refuse the absurd rates and channel counts a damaged or forged header declares."""
+    if not _MIN_SAMPLE_RATE <= sample_rate <= _MAX_SAMPLE_RATE:
+        raise AudioDecodeError(
+            f"The file declares a sample rate of {sample_rate} Hz, which no recording has; "
+            "it may be corrupt."
         )
+    if channels > _MAX_CHANNELS:
+        raise AudioDecodeError(
+            f"The file declares {channels} channels; at most {_MAX_CHANNELS} are supported."
+        )
+
+
+def _wav_claimed_duration(path: Path, info: AudioInfo) -> float:
+    """The duration the data chunk of a WAV announces when the file holds less than that.
+
+    libsndfile counts only the samples present, but a cut file that announces hours is
+    still an hours-long recording: that is what the duration limit is checked against.
+    Placeholder sizes from streaming writers announce nothing.
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(12)
+            byte_rate = 0
+            for _ in range(64):  # fmt, fact, LIST, bext, JUNK... come before the data
+                header = fh.read(8)
+                if len(header) < 8:
+                    break
+                tag, length = header[:4], int.from_bytes(header[4:], "little")
+                if tag == b"fmt " and length >= 12:
+                    byte_rate = int.from_bytes(fh.read(12)[8:12], "little")
+                    fh.seek(length - 12 + (length & 1), os.SEEK_CUR)
+                elif tag == b"data":
+                    present = size - fh.tell()
+                    if length == 0 or length >= _WAV_STREAMING_SIZE or length <= present:
+                        break
+                    if present > 0 and info.duration > 0:
+                        return info.duration * length / present
+                    return length / byte_rate if byte_rate else info.duration
+                else:
+                    fh.seek(length + (length & 1), os.SEEK_CUR)
+    except OSError:
+        pass
+    return info.duration
+
+
+def _check_duration(duration: float, max_duration: float | None) -> None:
+    if max_duration is None or duration <= max_duration:
+        return
+    if math.isinf(duration):  # decoding was stopped past the limit: no length to tell
+        raise AudioTooLongError(
+            f"The recording is longer than the limit of {_fmt_seconds(max_duration)}."
+        )
+    raise AudioTooLongError(
+        f"The recording is {_fmt_seconds(duration)} long; the limit is "
+        f"{_fmt_seconds(max_duration)}."
+    )
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -183,61 +268,192 @@ def _fmt_seconds(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s"
 
 
-def _read_soundfile(path: Path, info: AudioInfo, max_duration: float | None) -> np.ndarray:
-    """Block-wise read and downmix, so a stereo 48 kHz file never sits in memory twice."""
-    limit = None if max_duration is None else int((max_duration + 1) * info.sample_rate)
+class _Deadline:
+    """The wall-clock budget of one decoding, shared by its steps."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._end = time.monotonic() + timeout
+
+    def remaining(self) -> float:
+        return max(self._end - time.monotonic(), 0.0)
+
+    def check(self) -> None:
+        if time.monotonic() > self._end:
+            raise self.error()
+
+    def error(self) -> DecodeTimeoutError:
+        return DecodeTimeoutError(
+            f"Decoding took longer than {_fmt_seconds(self.timeout)} and was stopped."
+        )
+
+
+def _check_samples(samples: np.ndarray) -> np.ndarray:
+    """Refuse NaN, infinities and absurd levels, which float files may hold (any bit
+    pattern is a float) and which would poison every feature computed from them."""
+    if len(samples) and not float(np.abs(samples).max()) <= _MAX_SAMPLE:  # NaN too
+        raise AudioDecodeError(
+            "The file holds samples that are not sound (not a number, or far beyond full "
+            "scale); it is corrupt."
+        )
+    return samples
+
+
+def _read_soundfile(
+    path: Path, info: AudioInfo, max_duration: float | None, deadline: _Deadline | None = None
+) -> np.ndarray:
+    """Decode, downmix and resample block by block -> [shape=(n,)] float32 at 16 kHz.
+
+    Only the output grows: at most ``max_duration`` + 1 s of it (then one more block)
+    before the decoding stops, whatever the header says about the number of frames.
+    """
+    limit = None if max_duration is None else int((max_duration + 1) * SAMPLE_RATE)
     parts: list[np.ndarray] = []
     total = 0
+    stopped = False  # at the limit, before the end
+    failure = None
     try:
         with sf.SoundFile(str(path)) as fh:
-            for block in fh.blocks(blocksize=_BLOCK, dtype="float32", always_2d=True):
-                parts.append(block.mean(axis=1, dtype=np.float32))
-                total += len(block)
-                if limit is not None and total > limit:
+            if (fh.samplerate, fh.channels) != (info.sample_rate, info.channels):
+                raise AudioDecodeError("The file changed while it was being decoded.")
+            blocksize = max(1, min(_BLOCK, _BLOCK_BYTES // (4 * fh.channels)))
+            resampler = None
+            if fh.samplerate != SAMPLE_RATE:
+                resampler = soxr.ResampleStream(
+                    fh.samplerate, SAMPLE_RATE, 1, dtype="float32", quality="HQ"
+                )
+            # Not fh.blocks(): past a short read it yields its whole buffer again, stale
+            # or uninitialised, for as many frames as the header announced.
+            buffer = np.empty((blocksize, fh.channels), dtype=np.float32)
+            while failure is None:
+                start = fh.tell()
+                try:
+                    block = fh.read(blocksize, dtype="float32", always_2d=True, out=buffer)
+                except (RuntimeError, ValueError, TypeError, OverflowError) as err:
+                    # A damaged tail ("lost sync"): libsndfile has decoded up to where
+                    # it now stands, keep that.
+                    failure = err
+                    block = buffer[: min(max(_tell(fh) - start, 0), blocksize)]
+                if len(block):
+                    mono = _check_samples(block).mean(axis=1, dtype=np.float32)
+                    out = mono if resampler is None else resampler.resample_chunk(mono)
+                    parts.append(out)
+                    total += len(out)
+                if len(block) < blocksize:
                     break
-    except (sf.LibsndfileError, RuntimeError) as err:
-        if not parts:
-            raise AudioDecodeError(
-                f"The {info.format.value.upper()} data could not be decoded; "
-                "the file may be corrupt or truncated."
-            ) from err
-        # A truncated tail: keep what decoded cleanly.
+                if limit is not None and total > limit:
+                    stopped = True
+                    break
+                if deadline is not None:
+                    deadline.check()
+            if resampler is not None and not stopped:
+                parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    except (RuntimeError, ValueError, TypeError, OverflowError) as err:
+        failure = err
+    if failure is not None and total < MIN_DURATION * SAMPLE_RATE:
+        # Too little decoded before the damage to call it short: call it damaged.
+        raise AudioDecodeError(
+            f"The {info.format.value.upper()} data could not be decoded; "
+            "the file may be corrupt or truncated."
+        ) from failure
     signal = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    _check_duration(len(signal) / info.sample_rate, max_duration)
+    _check_duration(math.inf if stopped else len(signal) / SAMPLE_RATE, max_duration)
     return signal
 
 
-def _ffmpeg_decode(path: Path, max_duration: float | None, timeout: float) -> np.ndarray:
+def _tell(fh: sf.SoundFile) -> int:
+    try:
+        return fh.tell()
+    except (RuntimeError, ValueError):
+        return -1
+
+
+def _ffmpeg_decode(path: Path, max_duration: float | None, deadline: _Deadline) -> np.ndarray:
     import imageio_ffmpeg
 
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error"]
-    cmd += ["-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE)]
+    cmd += ["-max_alloc", FFMPEG_MAX_ALLOC, "-i", str(path)]
+    cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE)]
+    cap = None
     if max_duration is not None:
-        cmd += ["-t", f"{max_duration + 1:.3f}"]
+        cmd += ["-t", f"{max_duration + 1:.3f}"]  # the output, hence the memory, is capped
+        cap = (int((max_duration + 1) * SAMPLE_RATE) + SAMPLE_RATE) * 4
     cmd += ["-f", "f32le", "pipe:1"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as err:
-        raise DecodeTimeoutError(
-            f"Decoding took longer than {timeout:.0f} s and was stopped."
-        ) from err
-    if proc.returncode != 0 and not proc.stdout:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+    except OSError as err:  # ffmpeg missing, or no process to be had
+        raise AudioDecodeError("The sound track could not be decoded on this server.") from err
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        proc.kill()
+
+    timer = threading.Timer(deadline.remaining(), kill)
+    timer.start()
+    try:
+        with proc:  # waits for ffmpeg to exit; the timer kills it if it does not
+            data = _read_into_bytearray(proc.stdout, cap)  # type: ignore[arg-type]
+            if cap is not None and len(data) >= cap:
+                proc.kill()  # -t did not stop it
+    finally:
+        timer.cancel()
+    if killed.is_set():
+        raise deadline.error()
+    if proc.returncode != 0 and len(data) < MIN_DURATION * SAMPLE_RATE * 4:
         raise AudioDecodeError("The sound track could not be decoded; the file may be corrupt.")
-    data = proc.stdout[: len(proc.stdout) // 4 * 4]
-    return np.frombuffer(data, dtype="<f4").astype(np.float32)
+    del data[len(data) // 4 * 4 :]
+    return _check_samples(np.frombuffer(data, dtype="<f4"))
 
 
-def _video_decode(path: Path, timeout: float) -> np.ndarray:
+def _read_into_bytearray(stream: BinaryIO, cap: int | None) -> bytearray:
+    """Everything ``stream`` gives, up to ``cap`` bytes, in one growing buffer.
+
+    Unlike ``communicate()``, which joins a list of chunks, this never holds the output
+    twice: the buffer doubles as needed (the zeros it grows by are half its size at most).
+    """
+    data = bytearray(min(cap or _FIRST_READ, _FIRST_READ))
+    size = 0
+    while cap is None or size < cap:
+        if size == len(data):
+            data.extend(bytes(min(len(data), (cap or 2 * size) - size)))
+        with memoryview(data) as whole, whole[size:] as free:
+            got = stream.readinto(free)
+        if not got:
+            break
+        size += got
+    del data[size:]
+    return data
+
+
+def _video_decode(
+    path: Path, info: AudioInfo, max_duration: float | None, deadline: _Deadline
+) -> np.ndarray:
+    """The sound track through moviepy (:func:`ml.video.extract_audio_track`).
+
+    moviepy renders as much sound as the container declares, which ``load_audio`` has
+    checked against the limit before; the WAV is read back with the same limit.
+    """
     from ml.video import extract_audio_track
 
-    fd, tmp = tempfile.mkstemp(suffix=".wav")
-    os.close(fd)
     try:
-        extract_audio_track(path, tmp, sample_rate=SAMPLE_RATE, mono=True)
-        signal, _ = sf.read(tmp, dtype="float32", always_2d=True)
-        return signal.mean(axis=1, dtype=np.float32)
+        fd, name = tempfile.mkstemp(suffix=".wav")
+        os.close(fd)
+    except OSError as err:
+        raise AudioDecodeError("The sound track could not be extracted on this server.") from err
+    tmp = Path(name)
+    try:
+        extract_audio_track(
+            path, tmp, sample_rate=SAMPLE_RATE, mono=True, timeout=deadline.remaining()
+        )
+        wav = AudioInfo(AudioFormat.WAV, info.duration, SAMPLE_RATE, 1)
+        return _read_soundfile(tmp, wav, max_duration, deadline)
+    except OSError as err:  # the temporary WAV could not be written (disk full...)
+        raise AudioDecodeError("The sound track could not be extracted on this server.") from err
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def to_mono_16k(signal: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -259,31 +475,44 @@ def load_audio(
     """Decode ``path`` to mono float32 at 16 kHz.
 
     The container's declared duration is checked against ``max_duration`` (seconds)
-    before anything is decoded, so a small file that claims hours is refused at once.
-    Raises ``AudioDecodeError`` (and subclasses), ``AudioTooLongError``,
-    ``AudioTooShortError``.
+    before anything is decoded, so a small file that claims hours is refused at once;
+    what is decoded stops a second past the limit whatever the header said, so memory
+    stays within ``max_duration`` + 1 s of output. Decoding, ffmpeg's and moviepy's
+    processes included, is stopped after ``timeout`` seconds of wall-clock time. Absurd
+    headers (no sample rate, 65535 channels) and samples that are not sound (NaN,
+    infinities) are refused as damaged files.
+
+    Raises only :class:`~ml.errors.MLError`: ``AudioDecodeError`` (and its subclasses
+    ``UnsupportedFormatError``, ``NoAudioTrackError``, ``DecodeTimeoutError``),
+    ``AudioTooLongError``, ``AudioTooShortError``.
     """
     path = Path(path)
-    info = probe_audio(path)
-    _check_duration(info.duration, max_duration)
-    if info.format.via_ffmpeg:
-        if info.has_video:
-            raw = _video_decode(path, timeout)
-        else:
-            raw = _ffmpeg_decode(path, max_duration, timeout)
-        _check_duration(len(raw) / SAMPLE_RATE, max_duration)
-        signal = raw
+    deadline = _Deadline(timeout)
+    info = _probe(path, max_duration=max_duration, timeout=deadline.remaining())
+    claimed = info.duration
+    if info.format is AudioFormat.WAV and max_duration is not None:
+        claimed = max(claimed, _wav_claimed_duration(path, info))
+    _check_duration(claimed, max_duration)
+    if not info.format.via_ffmpeg and info.duration > 0:
+        signal = _read_soundfile(path, info, max_duration, deadline)
+    elif info.has_video:
+        signal = _video_decode(path, info, max_duration, deadline)
     else:
-        signal = to_mono_16k(_read_soundfile(path, info, max_duration), info.sample_rate)
-    if not np.all(np.isfinite(signal)):
-        signal = np.nan_to_num(signal, nan=0.0, posinf=0.0, neginf=0.0)
+        # The sound of MP4 and Matroska, and the files whose length libsndfile cannot
+        # tell (a FLAC written to a pipe, an Ogg missing its last page): ffmpeg reads
+        # on to the end, or a second past the limit.
+        signal = _ffmpeg_decode(path, max_duration, deadline)
+        decoded = len(signal) / SAMPLE_RATE
+        if max_duration is not None and decoded >= max_duration + 0.99:
+            decoded = math.inf  # ffmpeg was stopped at the limit (-t): longer than that
+        _check_duration(decoded, max_duration)
     duration = len(signal) / SAMPLE_RATE
     if duration < MIN_DURATION:
         raise AudioTooShortError(
             f"The recording is too short ({duration:.2f} s); at least {MIN_DURATION} s of "
             "audio is needed."
         )
-    if info.duration <= 0:
+    if info.duration <= 0 or math.isinf(info.duration):
         info = AudioInfo(info.format, duration, info.sample_rate, info.channels, info.has_video)
     return DecodedAudio(signal=signal, info=info)
 

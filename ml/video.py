@@ -12,27 +12,40 @@ for a user.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import signal
 import subprocess
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from moviepy import AudioFileClip
+from moviepy.audio.io.readers import FFMPEG_AudioReader
 from moviepy.config import FFMPEG_BINARY
 from moviepy.tools import ffmpeg_escape_filename
 from moviepy.video.io.ffmpeg_reader import FFmpegInfosParser
 
+from ml.audio import FFMPEG_MAX_ALLOC
 from ml.errors import AudioDecodeError, DecodeTimeoutError, MLError, NoAudioTrackError
 
 __all__ = ["VideoInfo", "extract_audio_track", "video_info"]
 
 DEFAULT_PROBE_TIMEOUT = 30.0
 """Seconds a probe may take before :class:`~ml.errors.DecodeTimeoutError` is raised."""
+DEFAULT_EXTRACT_TIMEOUT = 600.0
+"""Seconds an extraction (probe included) may take; its ffmpeg processes are then killed."""
+
+_KILL_POLL = 0.05  # seconds between two sweeps for ffmpeg processes once time is up
 
 _UNREADABLE = "Could not read this video file: it is damaged or not in a supported format."
 _NO_SOUND = "This video has no sound track."
+_TOO_SLOW = "Reading this video file took too long."
 
 # Channel layouts as ffmpeg names them; "5.1(side)" and the like are reduced to "5.1".
 _NAMED_LAYOUTS = {
@@ -46,6 +59,11 @@ _NAMED_LAYOUTS = {
     "hexadecagonal": 16,
 }
 _AUDIO_STREAM = re.compile(r"Stream #(\d+):(\d+)\S*: Audio: (.*)")
+
+# moviepy's reader sets ``proc`` only once its probe has succeeded, and its __del__ reads
+# it: each reader whose probe failed (a timeout kills that probe) printed an "Exception
+# ignored ... AttributeError" traceback when collected. A class default is enough.
+FFMPEG_AudioReader.proc = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +88,20 @@ class VideoInfo:
     audio_channels: int | None
 
 
-def video_info(src: str | Path, *, timeout: float | None = DEFAULT_PROBE_TIMEOUT) -> VideoInfo:
+def video_info(
+    src: str | Path,
+    *,
+    timeout: float | None = DEFAULT_PROBE_TIMEOUT,
+    max_duration: float | None = None,
+) -> VideoInfo:
     """Probe the headers of the media file ``src`` without decoding it.
 
     Uses ffmpeg's ``-i`` report as parsed by moviepy (the parser behind
     ``moviepy.video.io.ffmpeg_reader.ffmpeg_parse_infos``); the same report also gives
     the channel count, which moviepy does not expose. Only files whose headers carry no
     duration (live-streamed webm, as browsers' MediaRecorder writes) are decoded once to
-    measure it.
+    measure it: with ``max_duration`` (seconds) that decoding stops a second past it, and
+    a file running longer gets ``duration = math.inf``.
 
     Raises
     ------
@@ -88,7 +112,7 @@ def video_info(src: str | Path, *, timeout: float | None = DEFAULT_PROBE_TIMEOUT
     AudioDecodeError
         ffmpeg cannot read the file (corrupt, truncated, not a media file).
     """
-    info, _ = _probe(Path(src), timeout=timeout)
+    info, _ = _probe(Path(src), timeout=timeout, max_duration=max_duration)
     return info
 
 
@@ -98,6 +122,7 @@ def extract_audio_track(
     *,
     sample_rate: int = 16000,
     mono: bool = True,
+    timeout: float | None = DEFAULT_EXTRACT_TIMEOUT,
 ) -> None:
     """Write the sound track of the video ``src`` to ``dst`` as a 16-bit PCM WAV.
 
@@ -108,6 +133,12 @@ def extract_audio_track(
     and an existing ``dst`` is replaced atomically. Files holding only sound
     (m4a, an mp4 without pictures) work too.
 
+    ``timeout`` (seconds, ``None`` for none) bounds the whole extraction: when it runs
+    out, the ffmpeg processes moviepy started for it are killed (on Linux, where they
+    are found in ``/proc``) and :class:`~ml.errors.DecodeTimeoutError` is raised.
+    The length of the result is the duration the container declares: check it first
+    (:func:`video_info`) when the input is not trusted.
+
     Raises
     ------
     FileNotFoundError
@@ -115,14 +146,16 @@ def extract_audio_track(
     NoAudioTrackError
         The video has no sound track.
     DecodeTimeoutError
-        Probing the file took too long.
+        Probing or extracting took longer than ``timeout``.
     AudioDecodeError
         moviepy/ffmpeg cannot read the file (corrupt, truncated, not a video).
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     src, dst = Path(src), Path(dst)
-    info, needs_decode = _probe(src)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    probe_timeout = DEFAULT_PROBE_TIMEOUT if deadline is None else _remaining(deadline)
+    info, needs_decode = _probe(src, timeout=min(probe_timeout, DEFAULT_PROBE_TIMEOUT))
     if not info.has_audio:
         raise NoAudioTrackError(_NO_SOUND)
 
@@ -132,10 +165,72 @@ def extract_audio_track(
         raise FileNotFoundError(f"No such folder: '{dst.parent}'")
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.part.wav")
     try:
-        _write_wav(src, tmp, sample_rate=sample_rate, mono=mono, decode_file=needs_decode)
+        with _killing_ffmpeg_at(deadline) as expired:
+            try:
+                _write_wav(src, tmp, sample_rate=sample_rate, mono=mono, decode_file=needs_decode)
+            except AudioDecodeError as exc:
+                if expired.is_set():
+                    raise DecodeTimeoutError(_TOO_SLOW) from exc
+                raise
+        if expired.is_set():  # moviepy may carry on, padding with silence, once ffmpeg died
+            raise DecodeTimeoutError(_TOO_SLOW)
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remaining(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
+
+
+@contextmanager
+def _killing_ffmpeg_at(deadline: float | None) -> Iterator[threading.Event]:
+    """Kill the ffmpeg processes the calling thread starts once ``deadline`` has passed.
+
+    moviepy runs ffmpeg through Popen objects it keeps to itself and waits on them with
+    no timeout (its reader even leaves ffmpeg's stderr pipe unread, so a file producing
+    many decoding errors stalls it for good). A watchdog thread kills them instead: the
+    children the calling thread started since, so other threads' processes are left alone.
+    The event yielded is set when time ran out.
+    """
+    expired = threading.Event()
+    if deadline is None:
+        yield expired
+        return
+    done = threading.Event()
+    parent = threading.get_native_id()
+    spared = set(_children_of(parent))
+
+    def watch() -> None:
+        if done.wait(_remaining(deadline)):
+            return
+        expired.set()
+        # Keep sweeping until the work ends: moviepy may start a new reader after a kill.
+        while True:
+            for pid in set(_children_of(parent)) - spared:
+                with suppress(OSError):  # it has just ended
+                    os.kill(int(pid), signal.SIGKILL)
+            if done.wait(_KILL_POLL):
+                return
+
+    watchdog = threading.Thread(target=watch, name="ffmpeg-watchdog", daemon=True)
+    watchdog.start()
+    try:
+        yield expired
+    finally:
+        done.set()
+        watchdog.join()
+
+
+def _children_of(thread_id: int) -> list[str]:
+    """Process ids of the running children the thread ``thread_id`` started (Linux).
+
+    Elsewhere there is no such list: the caller still raises DecodeTimeoutError, but only
+    once moviepy returns.
+    """
+    with suppress(OSError):
+        return Path(f"/proc/self/task/{thread_id}/children").read_text().split()
+    return []
 
 
 def _write_wav(src: Path, tmp: Path, *, sample_rate: int, mono: bool, decode_file: bool) -> None:
@@ -165,25 +260,42 @@ def _write_wav(src: Path, tmp: Path, *, sample_rate: int, mono: bool, decode_fil
         if clip is not None:
             clip.close()
     # moviepy does not check ffmpeg's exit status: a WAV with no samples means it failed.
-    if tmp.stat().st_size <= 44:
+    if not tmp.is_file() or tmp.stat().st_size <= 44:
         raise AudioDecodeError(_UNREADABLE)
 
 
-def _probe(src: Path, *, timeout: float | None = DEFAULT_PROBE_TIMEOUT) -> tuple[VideoInfo, bool]:
+def _probe(
+    src: Path,
+    *,
+    timeout: float | None = DEFAULT_PROBE_TIMEOUT,
+    max_duration: float | None = None,
+) -> tuple[VideoInfo, bool]:
     """Return the file's :class:`VideoInfo` and whether it had to be decoded for it."""
     if not src.is_file():
         raise FileNotFoundError(f"No such file: '{src}'")
+    deadline = None if timeout is None else time.monotonic() + timeout
     report = _ffmpeg_report(src, [], timeout=timeout)
     needs_decode = "Duration: N/A" in report
+    measured_up_to = None
     if needs_decode:
         # moviepy's decode_file strategy: decode to nowhere and read the last "time=".
-        report = _ffmpeg_report(src, ["-f", "null", "-"], timeout=timeout)
+        # Only the sound, when there is one, and no further than a second past the limit.
+        output = ["-vn", "-sn", "-dn"] if _AUDIO_STREAM.search(report) else []
+        if max_duration is not None:
+            measured_up_to = max_duration + 1.0
+            output += ["-t", f"{measured_up_to:.3f}"]
+        left = None if deadline is None else _remaining(deadline)
+        report = _ffmpeg_report(src, [*output, "-f", "null", "-"], timeout=left)
     try:
         infos = FFmpegInfosParser(report, str(src), decode_file=needs_decode).parse()
         duration = float(infos["duration"])
     except Exception as exc:
         # The parser fails with TypeError/IOError/KeyError on ffmpeg's error output.
         raise AudioDecodeError(_UNREADABLE) from exc
+    if not math.isfinite(duration) or duration < 0:
+        raise AudioDecodeError(_UNREADABLE)
+    if measured_up_to is not None and duration >= measured_up_to - 0.5:
+        duration = math.inf  # decoding was stopped: all we know is that it is too long
     has_video = bool(infos.get("video_found"))
     has_audio = bool(infos.get("audio_found"))
     if not (has_video or has_audio):
@@ -210,13 +322,21 @@ def _probe(src: Path, *, timeout: float | None = DEFAULT_PROBE_TIMEOUT) -> tuple
 
 def _ffmpeg_report(src: Path, output_args: list[str], *, timeout: float | None) -> str:
     """Run ``ffmpeg -i src [output_args]`` and return what it prints about the input."""
-    cmd = [FFMPEG_BINARY, "-hide_banner", "-i", ffmpeg_escape_filename(str(src)), *output_args]
+    cmd = [FFMPEG_BINARY, "-hide_banner", "-nostdin", "-max_alloc", FFMPEG_MAX_ALLOC]
+    cmd += ["-i", ffmpeg_escape_filename(str(src)), *output_args]
     try:
         done = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise DecodeTimeoutError("Reading this video file took too long.") from exc
+        raise DecodeTimeoutError(_TOO_SLOW) from exc
+    except OSError as exc:  # ffmpeg missing or not runnable, no process left (EAGAIN)
+        raise AudioDecodeError(_UNREADABLE) from exc
     # Without an output file ffmpeg always exits with 1: its report is the result.
     return done.stderr.decode("utf-8", errors="replace")
 
