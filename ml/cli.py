@@ -95,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         items += corpus(root)
     archs = args.arch.split("+")
     recipes, feats = [], []
-    for arch in archs:
+    for i, arch in enumerate(archs):
         from ml.architectures import Architecture
 
         fs = Architecture(arch).feature_set
@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = Recipe(
             architecture=arch,
             epochs=args.epochs or (40 if arch == "cnn" else 120),
-            seed=args.seed,
+            seed=args.seed + i,  # members of one kind differ by their seed
             features=config,
             mixup=args.mixup,
         )

@@ -32,13 +32,13 @@ def save_model(
     metrics: dict | None,
     training: dict,
 ) -> Path:
-    """Write ``meta.json`` and one ``<architecture>.keras`` per member, atomically."""
+    """Write ``meta.json`` and one ``<architecture>-<seed>.keras`` per member, atomically."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     specs = []
     for model, norm, recipe in members:
-        weights = f"{recipe.architecture}.keras"
+        weights = f"{recipe.architecture}-{recipe.seed}.keras"
         _with_normaliser(model, norm).save(tmp / weights)
         specs.append(
             {
