@@ -7,7 +7,7 @@ derived from the windows: each emotion's share of the speaking time, and the dom
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ WINDOW = 3.0  # seconds
 HOP = 1.5
 MIN_REGION = 0.5  # shorter bursts (clicks, breaths) are not speech regions
 MAX_GAP = 0.4  # pauses shorter than this do not split a region
-_FRAME, _STEP = 400, 160
+_STEP = 160  # 10 ms
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,30 @@ class Segment:
         }
 
 
+def _frame_levels(signal: np.ndarray) -> np.ndarray:
+    """Level in dB of 30 ms frames every 10 ms, computed in chunks (an hour stays small)."""
+    n_hops = len(signal) // _STEP
+    if n_hops < 3:
+        return np.zeros(0)
+    energy = np.empty(n_hops)
+    chunk = _STEP * 100_000
+    for i in range(0, n_hops * _STEP, chunk):
+        part = signal[i : min(i + chunk, n_hops * _STEP)].reshape(-1, _STEP)
+        energy[i // _STEP : i // _STEP + len(part)] = np.einsum(
+            "ij,ij->i", part, part, dtype=np.float64
+        )
+    frames = energy[:-2] + energy[1:-1] + energy[2:]
+    return 10 * np.log10(frames / (3 * _STEP) + 1e-12)
+
+
 def speech_regions(signal: np.ndarray) -> list[tuple[float, float]]:
     """(start, end) seconds of the stretches that hold sound well above the noise floor.
 
     signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
     """
-    if len(signal) < _FRAME:
+    db = _frame_levels(signal)
+    if len(db) == 0:
         return []
-    frames = np.lib.stride_tricks.sliding_window_view(signal, _FRAME)[::_STEP]
-    db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
     # Relative to the loud end and to the noise floor, so that it works at any gain.
     loud, floor = np.percentile(db, 95), np.percentile(db, 10)
     threshold = max(floor + 0.35 * (loud - floor), loud - 40, -65)
@@ -61,7 +76,7 @@ def speech_regions(signal: np.ndarray) -> list[tuple[float, float]]:
             else:
                 regions.append([t])
         else:
-            regions[-1].append(t + _FRAME / SAMPLE_RATE)
+            regions[-1].append(t + 3 * _STEP / SAMPLE_RATE)
     duration = len(signal) / SAMPLE_RATE
     out = [(max(0.0, r[0] - 0.1), min(duration, r[1] + 0.1)) for r in regions if len(r) == 2]
     return [(a, b) for a, b in out if b - a >= MIN_REGION]
@@ -102,18 +117,30 @@ def timeline(
     return out
 
 
-def distribution(segments: list[Segment]) -> dict[str, float]:
-    """Each emotion's share of the speaking time (overlaps counted once), summing to 1."""
-    share = dict.fromkeys(EMOTION_NAMES, 0.0)
+def speaking_time(segments: Sequence[Segment]) -> list[float]:
+    """Seconds of speech each segment stands for, overlaps counted once.
+
+    A segment owns the time up to the start of the next one (all of it when it is the
+    last, or when the next one starts after it ends).
+    """
+    out = []
     for i, seg in enumerate(segments):
         nxt = segments[i + 1].start if i + 1 < len(segments) else seg.end
-        own = max(0.0, min(seg.end, nxt) - seg.start) if nxt > seg.start else seg.end - seg.start
+        end = min(seg.end, nxt) if nxt > seg.start else seg.end
+        out.append(max(0.0, end - seg.start))
+    return out
+
+
+def distribution(segments: Sequence[Segment]) -> dict[str, float]:
+    """Each emotion's share of the speaking time (overlaps counted once), summing to 1."""
+    share = dict.fromkeys(EMOTION_NAMES, 0.0)
+    for seg, own in zip(segments, speaking_time(segments), strict=True):
         share[seg.prediction.emotion.value] += own
     total = sum(share.values())
     return {k: (v / total if total else 0.0) for k, v in share.items()}
 
 
-def dominant(segments: list[Segment]) -> Emotion | None:
+def dominant(segments: Sequence[Segment]) -> Emotion | None:
     if not segments:
         return None
     dist = distribution(segments)
