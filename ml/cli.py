@@ -88,7 +88,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ml.data import corpus
     from ml.features import FeatureConfig
-    from ml.training import Recipe, compute_features, cross_validate
+    from ml.training import CHANNEL_VARIANTS, VARIANTS, Recipe, compute_features, cross_validate
 
     items = []
     for root in args.data:
@@ -106,6 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed + i,  # members of one kind differ by their seed
             features=config,
             mixup=args.mixup,
+            variants=CHANNEL_VARIANTS if args.channel_augment else VARIANTS,
         )
         recipes.append(recipe)
         feats.append(
@@ -268,7 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--folds", type=int, default=5, help="0 skips cross-validation")
     tr.add_argument("--fmax", type=float, default=4000.0)
     tr.add_argument("--norm", choices=("none", "global", "bin"), default="global")
-    tr.add_argument("--mixup", type=float, default=0.2)
+    tr.add_argument("--mixup", type=float, default=0.0)
+    tr.add_argument(
+        "--channel-augment",
+        action="store_true",
+        help="also train on copies through simulated microphones (tilt, band limits)",
+    )
     tr.add_argument("--score-on", default="ravdess", help="corpora scored in CV ('' = all)")
     tr.add_argument("--name", default="speechemotion")
     tr.add_argument("--out", type=Path, help="where to save the final model")
