@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as CSP  # noqa: N812  (reads like Django 6's django.utils.csp.CSP)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -94,6 +95,12 @@ _DEV_SECRET_KEY = "django-insecure-dev-only-key-do-not-deploy"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else _UNSET)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    # Django would answer every request with 400; say why at start-up instead.
+    raise ImproperlyConfigured(
+        "Set the ALLOWED_HOSTS environment variable (the site's host names, comma-separated); "
+        "it is required when DEBUG is off."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -103,6 +110,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The Content-Security-Policy header (its checks warn about settings in the old format).
+    "csp",
     # Before analyzer: its ready() discovers analyzer/tasks.py.
     "procrastinate.contrib.django",
     "analyzer",
@@ -110,12 +119,17 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files are answered here, before sessions and the database are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # A database that cannot be reached, or a full disk, is a 503/507 page, not a 500.
+    "analyzer.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "speechemotion.urls"
@@ -167,15 +181,52 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "analyzer:history"
 LOGOUT_REDIRECT_URL = "analyzer:upload"
 
-SECURE_COOKIES = env_bool("SECURE_COOKIES", False)
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 30, minimum=60)
+
+# --- HTTP security --------------------------------------------------------------------------
+
+# Cookies only over HTTPS in production. Browsers treat http://localhost as secure, so
+# `make serve` still works locally; a script talking plain HTTP needs SECURE_COOKIES=0.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
-SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 30, minimum=60)
+SESSION_COOKIE_HTTPONLY = True
+# No script reads the CSRF cookie: the pages send the token from the form.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+# Browsers ignore HSTS over plain HTTP, so the production default costs nothing locally.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 60 * 60 * 24 * 365, minimum=0)
+# Both reach beyond this site (every subdomain; the browsers' built-in list): opt in.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# The same policy with DEBUG on, so that a page that breaks it breaks in development too.
+# Inline <script> elements carry the request's nonce (``request.csp_nonce``); inline
+# styles and the SVG charts' style attributes need 'unsafe-inline' for styles only; the
+# recorder's preview plays a blob: URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP.SELF],
+        "script-src": [CSP.SELF, CSP.NONCE],
+        "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+        "img-src": [CSP.SELF, "data:", "blob:"],
+        "media-src": [CSP.SELF, "blob:"],
+        "connect-src": [CSP.SELF],
+        "object-src": [CSP.NONE],
+        "frame-ancestors": [CSP.NONE],
+        "base-uri": [CSP.SELF],
+        "form-action": [CSP.SELF],
+    },
+}
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
@@ -191,6 +242,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
+# Fixed when the settings load (the test runner turns DEBUG off later): in development
+# whitenoise finds the apps' files itself; in production it serves STATIC_ROOT only.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
 # Uploads are never served from a public URL: the audio view checks ownership first.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media/"
@@ -198,7 +254,13 @@ MEDIA_URL = "/media/"
 STORAGES = {
     # No explicit location: FileSystemStorage follows MEDIA_ROOT (and test overrides of it).
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # In production whitenoise serves the files `collectstatic` gathered, compressed and
+    # with content hashes in their names (cached for good); collectstatic must run first.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 
 # Uploads above 2.5 MB stream to a temporary file instead of memory; one over the size
@@ -221,6 +283,8 @@ SPEECHEMOTION_MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 50, minimum=1) * 1024 
 SPEECHEMOTION_MAX_DURATION_SECONDS = env_int("MAX_DURATION_SECONDS", 3600, minimum=1)
 # A saved model directory; None means the model bundled in ml/models/bundled.
 SPEECHEMOTION_MODEL = env_str("SPEECHEMOTION_MODEL", None)
+# `manage.py purge` deletes analyses (rows and recordings) older than this; 0 keeps them.
+SPEECHEMOTION_RETENTION_DAYS = env_int("RETENTION_DAYS", 30, minimum=0)
 SPEECHEMOTION_DATA_DIR = Path(
     env_str("SPEECHEMOTION_DATA_DIR", str(BASE_DIR.parent / "shared" / "data"))
 )

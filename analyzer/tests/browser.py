@@ -149,12 +149,23 @@ class BrowserTestCase(QueueMixin, TempMediaMixin, StaticLiveServerTestCase):
         page = context.new_page()
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
+        # What the Content-Security-Policy blocked (an inline script without the nonce...).
+        # Waits on the page are written as functions: Playwright evaluates a bare
+        # expression with eval(), which the policy forbids.
+        page.on(
+            "console",
+            lambda message: (
+                page.errors.append(message.text)
+                if message.type == "error" and "Content Security Policy" in message.text
+                else None
+            ),
+        )
         self._pages.append(page)
         return page
 
     def assertNoScriptErrors(self, page: Any = None) -> None:
         page = page or self.page
-        self.assertEqual(page.errors, [], "uncaught JavaScript errors on the page")
+        self.assertEqual(page.errors, [], "JavaScript errors or CSP violations on the page")
 
     def wait_for_result(self, page: Any = None) -> str:
         """Wait on the result page until the emotion is shown; returns its label."""

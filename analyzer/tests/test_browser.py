@@ -48,7 +48,7 @@ class UploadInBrowserTests(BrowserTestCase):
         # The player is there and the browser can actually load the stored recording.
         player = page.locator("audio")
         expect(player).to_have_attribute("src", AUDIO_URL)
-        page.wait_for_function("document.querySelector('audio').readyState >= 1")
+        page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
         duration = player.evaluate("audio => audio.duration")
         self.assertAlmostEqual(duration, len(speech_signal(Emotion.ANGRY)) / 16000, delta=0.1)
         self.assertNoScriptErrors()
@@ -128,7 +128,7 @@ class RecordInBrowserTests(BrowserTestCase):
         expect(preview).to_have_attribute("src", re.compile(r"^blob:"))
         expect(page.get_by_role("status")).to_have_text(re.compile(r"^Recorded 0:0[45]\. "))
         page.wait_for_function(
-            "Number.isFinite(document.querySelector('#recorder audio').duration)"
+            "() => Number.isFinite(document.querySelector('#recorder audio').duration)"
         )
         self.assertAlmostEqual(preview.evaluate("audio => audio.duration"), 4.5, delta=1)
         analyse = page.get_by_role("button", name="Analyse this recording")
@@ -178,7 +178,7 @@ class SegmentsInBrowserTests(BrowserTestCase):
         rows = page.locator("#segments tr[data-start]")
         count = rows.count()
         self.assertGreaterEqual(count, 2)
-        page.wait_for_function("document.querySelector('audio').readyState >= 1")
+        page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
         last, second = rows.nth(count - 1), rows.nth(1)
         # Anywhere on a row, or on its time (a link that works without JavaScript too).
         for row, target in ((last, last.locator("td").last), (second, second.get_by_role("link"))):
