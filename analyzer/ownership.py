@@ -22,3 +22,16 @@ def remember_anonymous_key(request: HttpRequest, key: str) -> None:
 
 def pop_anonymous_key(request: HttpRequest) -> str:
     return request.session.pop(ANONYMOUS_KEY_SESSION_FIELD, "")
+
+
+def anonymous_owner_key(request: HttpRequest) -> str:
+    """The session key that will own an anonymous visitor's upload, saved right now.
+
+    Saved before the upload is stored, so that a database failure shows up while nothing
+    is kept yet rather than after the recording was stored under a session nobody holds.
+    """
+    key = session_key(request, create=True)
+    if request.session.get(ANONYMOUS_KEY_SESSION_FIELD) != key:
+        remember_anonymous_key(request, key)
+        request.session.save()
+    return key

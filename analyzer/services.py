@@ -11,15 +11,16 @@ then draws the charts and stores them in a second one (so the result shows at on
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
@@ -42,6 +43,7 @@ from ml.timeline import dominant, timeline
 if TYPE_CHECKING:
     import numpy as np
     from django.contrib.auth.models import AbstractBaseUser
+    from django.core.files.storage import Storage
     from django.core.files.uploadedfile import UploadedFile
 
     from ml.timeline import Segment as WindowResult
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 1024 * 1024
+_NAME_MAX_LENGTH = Analysis._meta.get_field("original_name").max_length
+_FILE_MAX_LENGTH = Analysis._meta.get_field("file").max_length
 
 UNEXPECTED_MODEL_ERROR = (
     "The emotion model failed on this recording. The recording is kept; an administrator "
@@ -85,6 +89,38 @@ class AnalysisInputError(ValidationError):
 
     def __str__(self) -> str:
         return " ".join(self.messages)
+
+
+DISK_FULL_ERROR = (
+    "There is no room left to store recordings right now, so yours was not stored. "
+    "Please try again later."
+)
+STORAGE_ERROR = (
+    "Your recording could not be stored because of a problem on our side; it was not kept. "
+    "Please try again later."
+)
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class AnalysisStorageError(Exception):
+    """The upload could not be stored (disk full, storage failing); nothing of it was kept.
+
+    Not the user's fault, unlike :class:`AnalysisInputError`: the same file may work later.
+    """
+
+    def __init__(self, message: str, *, disk_full: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.disk_full = disk_full
+
+    @classmethod
+    def from_os_error(cls, error: OSError) -> AnalysisStorageError:
+        disk_full = error.errno in _DISK_FULL_ERRNOS
+        if disk_full:
+            logger.error("No space left to store an upload: %s", error)
+        else:
+            logger.exception("Storing an upload failed")
+        return cls(DISK_FULL_ERROR if disk_full else STORAGE_ERROR, disk_full=disk_full)
 
 
 @dataclass(frozen=True)
@@ -172,20 +208,43 @@ def _temporary_copy(
     """Copy ``chunks`` to a temporary file, hashing and counting on the way."""
     digest = hashlib.sha256()
     size = 0
-    fd, name = tempfile.mkstemp(prefix="speechemotion-", suffix=suffix)
+    try:
+        fd, name = tempfile.mkstemp(prefix="speechemotion-", suffix=suffix)
+    except OSError as err:
+        raise AnalysisStorageError.from_os_error(err) from err
     path = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                size += len(chunk)
-                # Checked while copying too: the declared size of an upload is a claim.
-                if max_bytes is not None and size > max_bytes:
-                    _check_size(size)
-                digest.update(chunk)
-                out.write(chunk)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    # Checked while copying too: the declared size of an upload is a claim.
+                    if max_bytes is not None and size > max_bytes:
+                        _check_size(size)
+                    digest.update(chunk)
+                    out.write(chunk)
+        except OSError as err:
+            raise AnalysisStorageError.from_os_error(err) from err
         yield _TemporaryCopy(path=path, sha256=digest.hexdigest(), size=size)
     finally:
         path.unlink(missing_ok=True)
+
+
+def _display_name(name: str | None) -> str:
+    """The user's file name as display text only: no folders, no control characters.
+
+    It never reaches the disk (stored names are random, see ``analysis_upload_to``);
+    this keeps it harmless in headers (Content-Disposition) and in the admin.
+    """
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = " ".join("".join(c if c.isprintable() else " " for c in name).split())
+    if len(name) > _NAME_MAX_LENGTH:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem and len(extension) <= 8:  # Keep the extension, shorten the rest.
+            name = f"{stem[: _NAME_MAX_LENGTH - len(extension) - 1]}.{extension}"
+        else:
+            name = name[:_NAME_MAX_LENGTH]
+    return name if name.strip(". ") else "recording"
 
 
 def _safe_suffix(name: str) -> str:
@@ -200,6 +259,11 @@ def _decode(path: Path, *, max_duration: float | None) -> DecodedAudio:
         ensure_speech(decoded.signal)
     except MLError as err:
         raise AnalysisInputError(str(err), code=type(err).__name__) from err
+    except OSError as err:
+        if err.errno in _DISK_FULL_ERRNOS:  # The decoder's scratch files, not the input.
+            raise AnalysisStorageError.from_os_error(err) from err
+        logger.exception("Unexpected error while decoding %s", path)
+        raise AnalysisInputError(UNREADABLE_INPUT_ERROR, code="unreadable") from err
     except Exception as err:
         # A decoder bug on strange input is still the input's problem for the user (400,
         # not 500); the traceback goes to the log for us.
@@ -208,11 +272,35 @@ def _decode(path: Path, *, max_duration: float | None) -> DecodedAudio:
     return decoded
 
 
+def _new_stored_name(analysis: Analysis) -> str:
+    """A random name under uploads/ that is not taken (see ``analysis_upload_to``)."""
+    field = Analysis._meta.get_field("file")
+    while True:
+        # Only the extension of this name survives.
+        name = field.generate_filename(analysis, f"upload.{analysis.format}")
+        if not analysis.file.storage.exists(name):
+            return name
+
+
 def _store(analysis: Analysis, *, path: Path) -> None:
-    """Store the file, then insert the row and its job; a failed insert leaves no orphan file."""
-    with path.open("rb") as content:
-        # Only the extension of this name survives (see analysis_upload_to).
-        analysis.file.save(f"upload.{analysis.format}", File(content), save=False)
+    """Store the file, then insert the row and its job.
+
+    Neither a failed write (disk full: FileSystemStorage leaves the part it wrote) nor a
+    failed insert (database gone) leaves a file behind.
+    """
+    storage = analysis.file.storage
+    name = _new_stored_name(analysis)
+    try:
+        with path.open("rb") as content:
+            stored = storage.save(name, File(content), max_length=_FILE_MAX_LENGTH)
+    except BaseException as err:
+        # The name was free before the write, so whatever is there now is this upload's.
+        with suppress(OSError):
+            storage.delete(name)
+        if isinstance(err, OSError):
+            raise AnalysisStorageError.from_os_error(err) from err
+        raise
+    analysis.file = stored
     try:
         with transaction.atomic():
             analysis.save(force_insert=True)
@@ -255,11 +343,13 @@ def analysis_create(
     """Check and store an uploaded recording and queue its analysis.
 
     Raises :class:`AnalysisInputError` (nothing stored) when the upload is empty, too
-    large, not decodable, too short or too long, or holds no speech. Returns the pending
-    analysis; a worker analyses it (see :func:`analysis_process`).
+    large, not decodable, too short or too long, or holds no speech, and
+    :class:`AnalysisStorageError` (nothing stored) when the disk is full. Database errors
+    propagate, and nothing is stored then either. Returns the pending analysis; a worker
+    analyses it (see :func:`analysis_process`).
     """
     _check_size(upload.size or 0)
-    original_name = PurePath(upload.name or "recording").name[:255]
+    original_name = _display_name(upload.name)
     with _temporary_copy(
         upload.chunks(_CHUNK_BYTES),
         suffix=_safe_suffix(original_name),
@@ -612,6 +702,134 @@ def analysis_delete(*, analysis: Analysis) -> None:
     """Delete the row; its file goes once the deletion is committed."""
     with transaction.atomic():
         analysis.delete()
+
+
+# --- retention and leftovers -------------------------------------------------------------------
+
+UPLOADS_DIRECTORY = "uploads"
+# A stored file without a row may be an upload whose row is still being written; one this
+# old is left over from a process killed in between, or from a failed cleanup.
+ORPHAN_MIN_AGE = timedelta(hours=1)
+_PURGE_BATCH = 200
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What :func:`analysis_purge` deleted (or, in a dry run, would delete)."""
+
+    cutoff: datetime
+    analyses: int
+    bytes: int
+
+
+def analysis_purge(
+    *, older_than: timedelta, dry_run: bool = False, batch_size: int = _PURGE_BATCH
+) -> PurgeResult:
+    """Delete the analyses created more than ``older_than`` ago, with their recordings.
+
+    Rows go in short transactions of ``batch_size``; each row's file is deleted once its
+    deletion is committed (``analyzer.signals``), so a failure never leaves a row without
+    its file. Whatever state an analysis is in, it goes: a queued job then finds nothing.
+    """
+    cutoff = timezone.now() - older_than
+    old = Analysis.objects.filter(created_at__lt=cutoff)
+    if dry_run:
+        totals = old.aggregate(analyses=Count("pk"), bytes=Sum("size"))
+        return PurgeResult(cutoff, totals["analyses"], totals["bytes"] or 0)
+    analyses = size = 0
+    while True:
+        with transaction.atomic():
+            # skip_locked: a row the worker is saving right now goes in the next run.
+            batch = list(
+                old.select_for_update(skip_locked=True)
+                .order_by("created_at")
+                .values_list("pk", "size")[:batch_size]
+            )
+            if not batch:
+                break
+            _, deleted = Analysis.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+        analyses += deleted.get(Analysis._meta.label, 0)
+        size += sum(bytes_ for _, bytes_ in batch)
+    if analyses:
+        logger.info("Purged %d analyses created before %s", analyses, cutoff.isoformat())
+    return PurgeResult(cutoff, analyses, size)
+
+
+@dataclass(frozen=True)
+class OrphanSweep:
+    """What :func:`analysis_purge_orphans` found: files without rows, rows without files."""
+
+    files: list[str]
+    bytes: int
+    missing: list[str]
+
+
+def _stored_names(storage: Storage, directory: str) -> Iterator[str]:
+    """Every file below ``directory`` of ``storage``, as names relative to its root."""
+    try:
+        directories, files = storage.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in files:
+        yield f"{directory}/{name}"
+    for name in directories:
+        yield from _stored_names(storage, f"{directory}/{name}")
+
+
+def analysis_purge_orphans(
+    *, older_than: timedelta = ORPHAN_MIN_AGE, dry_run: bool = False
+) -> OrphanSweep:
+    """Delete stored uploads that no row refers to; mark failed the rows whose file is gone.
+
+    A process killed between storing an upload and committing its row leaves such a file;
+    only files older than ``older_than`` count, so an upload being stored right now is
+    safe. A row whose recording vanished keeps its result but turns ``failed`` with
+    :data:`MISSING_FILE_ERROR`, so its page says so instead of offering a broken player.
+    """
+    storage = Analysis._meta.get_field("file").storage
+    cutoff = timezone.now() - older_than
+    present = sorted(_stored_names(storage, UPLOADS_DIRECTORY))
+    orphans: list[str] = []
+    size = 0
+    for start in range(0, len(present), 1000):
+        chunk = present[start : start + 1000]
+        referenced = set(Analysis.objects.filter(file__in=chunk).values_list("file", flat=True))
+        for name in chunk:
+            if name in referenced:
+                continue
+            try:
+                if storage.get_modified_time(name) >= cutoff:
+                    continue
+                size += storage.size(name)
+            except FileNotFoundError:
+                continue  # Deleted meanwhile.
+            orphans.append(name)
+    if not dry_run:
+        for name in orphans:
+            logger.warning("Deleting %s: no analysis refers to it", name)
+            storage.delete(name)
+
+    known = set(present)
+    missing = [
+        str(pk)
+        for pk, name in Analysis.objects.exclude(
+            status=Analysis.Status.FAILED, error_message=MISSING_FILE_ERROR
+        )
+        .values_list("pk", "file")
+        .iterator()
+        # Checked again: a file stored after the listing above is not missing.
+        if name not in known and not (name and storage.exists(name))
+    ]
+    if missing and not dry_run:
+        logger.warning("Stored files of analyses %s are missing", ", ".join(missing))
+        Analysis.objects.filter(pk__in=missing).update(
+            status=Analysis.Status.FAILED,
+            error_message=MISSING_FILE_ERROR,
+            segments_done=0,
+            segments_total=0,
+            charts_pending=False,
+        )
+    return OrphanSweep(files=orphans, bytes=size, missing=missing)
 
 
 def analysis_claim(*, user: AbstractBaseUser, session_key: str) -> int:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from analyzer import selectors, services
 from analyzer.forms import ACCEPT, HistoryFilterForm, UploadForm
 from analyzer.models import Analysis
-from analyzer.ownership import remember_anonymous_key, session_key
+from analyzer.ownership import anonymous_owner_key, session_key
 from analyzer.responses import stored_audio_response
 from analyzer.uploads import upload_was_cut_off
 
@@ -46,21 +46,23 @@ def upload(request: HttpRequest) -> HttpResponse:
         return render(request, "analyzer/upload.html", _upload_context(UploadForm()))
 
     form = UploadForm(request.POST, request.FILES, cut_off=upload_was_cut_off(request))
+    status = 400
     if form.is_valid():
         owner = request.user if request.user.is_authenticated else None
-        key = "" if owner else session_key(request, create=True)
+        key = "" if owner else anonymous_owner_key(request)
         try:
             analysis = services.analysis_create(
                 upload=form.cleaned_data["file"], owner=owner, session_key=key
             )
         except services.AnalysisInputError as err:
             form.add_error("file", err)
+        except services.AnalysisStorageError as err:
+            form.add_error("file", err.message)
+            status = 507 if err.disk_full else 503
         else:
-            if owner is None:
-                remember_anonymous_key(request, key)
             # The result page shows the progress and updates itself.
             return redirect(analysis)
-    return render(request, "analyzer/upload.html", _upload_context(form), status=400)
+    return render(request, "analyzer/upload.html", _upload_context(form), status=status)
 
 
 @require_GET

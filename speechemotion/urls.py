@@ -13,3 +13,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("analyzer.urls")),
 ]
+
+# A database that went away while a request was answered is a 503, not a 500.
+handler500 = "analyzer.middleware.server_error"
