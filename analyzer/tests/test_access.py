@@ -1,13 +1,25 @@
-"""Only the owner (user, or else browser session) can see, hear or delete an analysis."""
+"""Only the owner (user, or else browser session) can see, hear, delete or retry an analysis;
+only staff get into the admin; every change needs the CSRF token."""
 
 from __future__ import annotations
 
+import re
+
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client, TestCase
 from django.urls import reverse
 
 from analyzer.models import Analysis
 from analyzer.ownership import ANONYMOUS_KEY_SESSION_FIELD
-from analyzer.tests.factories import TempMediaMixin, make_analysis, make_user, tone_wav
+from analyzer.tests.factories import (
+    TempMediaMixin,
+    make_analysis,
+    make_user,
+    queued_jobs,
+    speech_wav,
+    tone_wav,
+    upload,
+)
 
 
 def _session_key(client: Client) -> str:
@@ -23,8 +35,9 @@ class OwnerAccessTests(TempMediaMixin, TestCase):
         self.analysis = make_analysis(owner=self.owner, data=self.data, original_name="mine.wav")
         self.urls = {
             name: reverse(f"analyzer:{name}", args=[self.analysis.pk])
-            for name in ("result", "audio", "delete")
+            for name in ("result", "status", "audio", "delete")
         }
+        self.retry_url = reverse("analyzer:retry", args=[self.analysis.pk])
 
     def test_it_shows_everything_to_the_owner(self) -> None:
         self.client.force_login(self.owner)
@@ -46,9 +59,11 @@ class OwnerAccessTests(TempMediaMixin, TestCase):
             with self.subTest(url=url):
                 self.assertEqual(self.client.get(url).status_code, 404)
         self.assertEqual(self.client.post(self.urls["delete"]).status_code, 404)
+        self.assertEqual(self.client.post(self.retry_url).status_code, 404)
         self.assertNotContains(self.client.get(reverse("analyzer:history")), "mine.wav")
         self.assertTrue(Analysis.objects.filter(pk=self.analysis.pk).exists())
         self.assertTrue((self.media_root / self.analysis.file.name).is_file())
+        self.assertEqual(queued_jobs(), [])
 
     def test_it_answers_404_to_an_anonymous_visitor(self) -> None:
         _session_key(self.client)
@@ -57,7 +72,9 @@ class OwnerAccessTests(TempMediaMixin, TestCase):
             with self.subTest(url=url):
                 self.assertEqual(self.client.get(url).status_code, 404)
         self.assertEqual(self.client.post(self.urls["delete"]).status_code, 404)
+        self.assertEqual(self.client.post(self.retry_url).status_code, 404)
         self.assertNotContains(self.client.get(reverse("analyzer:history")), "mine.wav")
+        self.assertTrue(Analysis.objects.filter(pk=self.analysis.pk).exists())
 
     def test_it_answers_404_for_an_unknown_id(self) -> None:
         self.client.force_login(self.owner)
@@ -86,11 +103,16 @@ class AnonymousAccessTests(TempMediaMixin, TestCase):
         stranger = Client()
         _session_key(stranger)
 
-        for name in ("result", "audio", "delete"):
+        for name in ("result", "status", "audio", "delete"):
             with self.subTest(view=name):
                 url = reverse(f"analyzer:{name}", args=[self.analysis.pk])
                 self.assertEqual(stranger.get(url).status_code, 404)
+        for name in ("delete", "retry"):
+            with self.subTest(post=name):
+                url = reverse(f"analyzer:{name}", args=[self.analysis.pk])
+                self.assertEqual(stranger.post(url).status_code, 404)
         self.assertNotContains(stranger.get(reverse("analyzer:history")), "anon.wav")
+        self.assertTrue(Analysis.objects.filter(pk=self.analysis.pk).exists())
 
     def test_it_hides_anonymous_analyses_from_signed_in_users(self) -> None:
         # Even a user who happens to carry the same session key does not see them.
@@ -122,6 +144,127 @@ class AnonymousAccessTests(TempMediaMixin, TestCase):
 
         self.assertRedirects(response, reverse("analyzer:upload"))
         self.assertContains(response, "Sign in")
+
+
+class AnonymousUploadTests(TempMediaMixin, TestCase):
+    def test_it_shows_each_browser_only_its_own_uploads(self) -> None:
+        speech = speech_wav()
+        browsers = {"first.wav": Client(), "second.wav": Client()}
+        pages = {}
+        for name, browser in browsers.items():
+            response = browser.post(reverse("analyzer:upload"), {"file": upload(speech, name)})
+            self.assertEqual(response.status_code, 302)
+            pages[name] = response["Location"]
+
+        for name, browser in browsers.items():
+            other = next(n for n in browsers if n != name)
+            with self.subTest(browser=name):
+                history = browser.get(reverse("analyzer:history"))
+                self.assertContains(history, name)
+                self.assertNotContains(history, other)
+                self.assertContains(browser.get(pages[name]), name)
+                self.assertEqual(browser.get(pages[other]).status_code, 404)
+                self.assertEqual(browser.get(f"{pages[other]}audio/").status_code, 404)
+        # A browser without a session sees nothing at all.
+        self.assertNotContains(Client().get(reverse("analyzer:history")), ".wav")
+
+
+class AdminAccessTests(TempMediaMixin, TestCase):
+    """The admin shows every analysis, so only staff get in; the rest go to its login."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.analysis = make_analysis(
+            owner=make_user("owner"), emotion=None, status=Analysis.Status.FAILED
+        )
+        pk = self.analysis.pk
+        self.urls = [
+            reverse("admin:index"),
+            reverse("admin:analyzer_analysis_changelist"),
+            reverse("admin:analyzer_analysis_change", args=[pk]),
+            reverse("admin:analyzer_analysis_audio", args=[pk]),
+            reverse("admin:analyzer_analysis_delete", args=[pk]),
+        ]
+
+    def assertSentToAdminLogin(self, response) -> None:
+        self.assertEqual(response.status_code, 302)
+        self.assertTrue(response["Location"].startswith(reverse("admin:login")))
+
+    def test_it_sends_visitors_and_plain_users_to_the_admin_login(self) -> None:
+        plain = Client()
+        plain.force_login(make_user("plain"))
+        for who, client in (("anonymous", Client()), ("plain user", plain)):
+            for url in self.urls:
+                with self.subTest(who=who, url=url):
+                    self.assertSentToAdminLogin(client.get(url))
+            with self.subTest(who=who, action="analyse again"):
+                response = client.post(
+                    reverse("admin:analyzer_analysis_changelist"),
+                    {"action": "analyse_again", ACTION_CHECKBOX_NAME: [self.analysis.pk]},
+                )
+                self.assertSentToAdminLogin(response)
+            with self.subTest(who=who, action="delete"):
+                response = client.post(self.urls[-1], {"post": "yes"})
+                self.assertSentToAdminLogin(response)
+
+        self.analysis.refresh_from_db()
+        self.assertEqual(self.analysis.status, Analysis.Status.FAILED)
+        self.assertEqual(queued_jobs(), [])
+        self.assertEqual(len(self.stored_files()), 1)
+
+    def test_it_refuses_staff_without_permissions_on_analyses(self) -> None:
+        staff = make_user("intern")
+        staff.is_staff = True
+        staff.save()
+        self.client.force_login(staff)
+
+        self.assertEqual(self.client.get(self.urls[1]).status_code, 403)
+        self.assertEqual(self.client.get(self.urls[2]).status_code, 403)
+        self.assertEqual(self.client.get(self.urls[3]).status_code, 404)
+
+
+class CsrfTests(TempMediaMixin, TestCase):
+    """Every form that changes something needs the CSRF token of the page it came from."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.client = Client(enforce_csrf_checks=True)
+        self.owner = make_user("owner")
+        self.client.force_login(self.owner)
+        self.analysis = make_analysis(
+            owner=self.owner, emotion=None, status=Analysis.Status.FAILED, data=speech_wav()
+        )
+
+    def token(self) -> str:
+        page = self.client.get(reverse("analyzer:upload")).content.decode()
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+
+    def posts(self) -> dict[str, tuple[str, dict]]:
+        return {
+            "upload": (reverse("analyzer:upload"), {"file": upload(speech_wav(), "new.wav")}),
+            "retry": (reverse("analyzer:retry", args=[self.analysis.pk]), {}),
+            "delete": (reverse("analyzer:delete", args=[self.analysis.pk]), {}),
+        }
+
+    def test_it_refuses_posts_without_the_token(self) -> None:
+        for name, (url, data) in self.posts().items():
+            with self.subTest(post=name):
+                self.assertEqual(self.client.post(url, data).status_code, 403)
+                forged = {**data, "csrfmiddlewaretoken": "x" * 64}
+                self.assertEqual(self.client.post(url, forged).status_code, 403)
+
+        self.assertEqual(list(Analysis.objects.all()), [self.analysis])
+        self.analysis.refresh_from_db()
+        self.assertEqual(self.analysis.status, Analysis.Status.FAILED)
+        self.assertEqual(queued_jobs(), [])
+
+    def test_it_accepts_posts_with_the_token(self) -> None:
+        for name, (url, data) in self.posts().items():
+            with self.subTest(post=name):
+                response = self.client.post(url, {**data, "csrfmiddlewaretoken": self.token()})
+                self.assertEqual(response.status_code, 302)
+
+        self.assertEqual(Analysis.objects.get().original_name, "new.wav")
 
 
 class RangeRequestTests(TempMediaMixin, TestCase):
