@@ -13,6 +13,7 @@ import errno
 import logging
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
@@ -62,8 +63,21 @@ def _response_for(
         return unavailable_response(UNAVAILABLE_MESSAGE)
     if is_disk_full(error):
         logger.error("Disk full during %s %s: %s", request.method, request.path, error)
+        _discard_partial_uploads(request)
         return unavailable_response(DISK_FULL_MESSAGE, status=507)
     return None
+
+
+def _discard_partial_uploads(request: HttpRequest) -> None:
+    """Delete the part of an upload Django buffered to disk before the disk filled up.
+
+    Django closes (and so deletes) such files only for a request parsed to the end.
+    """
+    for handler in getattr(request, "_upload_handlers", ()):
+        buffered = getattr(handler, "file", None)
+        if buffered is not None:
+            with suppress(OSError):
+                buffered.close()
 
 
 class ServiceUnavailableMiddleware:

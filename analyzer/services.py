@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 1024 * 1024
+_TEMPORARY_PREFIX = "speechemotion-"
 _NAME_MAX_LENGTH = Analysis._meta.get_field("original_name").max_length
 _FILE_MAX_LENGTH = Analysis._meta.get_field("file").max_length
 
@@ -209,7 +210,7 @@ def _temporary_copy(
     digest = hashlib.sha256()
     size = 0
     try:
-        fd, name = tempfile.mkstemp(prefix="speechemotion-", suffix=suffix)
+        fd, name = tempfile.mkstemp(prefix=_TEMPORARY_PREFIX, suffix=suffix)
     except OSError as err:
         raise AnalysisStorageError.from_os_error(err) from err
     path = Path(name)
@@ -757,10 +758,13 @@ def analysis_purge(
 
 @dataclass(frozen=True)
 class OrphanSweep:
-    """What :func:`analysis_purge_orphans` found: files without rows, rows without files."""
+    """What :func:`analysis_purge_orphans` found: stored files without rows (their names),
+    the ``bytes`` they take, the temporary copies of killed processes (their paths), and
+    the analyses whose recording is missing (their ids)."""
 
     files: list[str]
     bytes: int
+    temporary: list[str]
     missing: list[str]
 
 
@@ -776,15 +780,32 @@ def _stored_names(storage: Storage, directory: str) -> Iterator[str]:
         yield from _stored_names(storage, f"{directory}/{name}")
 
 
+def _stale_temporary_copies(cutoff: datetime, *, dry_run: bool) -> list[str]:
+    """This machine's temporary copies (``_temporary_copy``) older than ``cutoff``.
+
+    A copy lives while one file is decoded, which ffmpeg's timeout bounds to minutes; an
+    older one belonged to a process that was killed.
+    """
+    stale = []
+    for path in Path(tempfile.gettempdir()).glob(f"{_TEMPORARY_PREFIX}*"):
+        with suppress(OSError):
+            if path.is_file() and path.stat().st_mtime < cutoff.timestamp():
+                if not dry_run:
+                    path.unlink()
+                stale.append(str(path))
+    return sorted(stale)
+
+
 def analysis_purge_orphans(
     *, older_than: timedelta = ORPHAN_MIN_AGE, dry_run: bool = False
 ) -> OrphanSweep:
     """Delete stored uploads that no row refers to; mark failed the rows whose file is gone.
 
-    A process killed between storing an upload and committing its row leaves such a file;
-    only files older than ``older_than`` count, so an upload being stored right now is
-    safe. A row whose recording vanished keeps its result but turns ``failed`` with
-    :data:`MISSING_FILE_ERROR`, so its page says so instead of offering a broken player.
+    A process killed between storing an upload and committing its row leaves such a file
+    (and its temporary copy, deleted too); only files older than ``older_than`` count, so
+    an upload being stored right now is safe. A row whose recording vanished keeps its
+    result but turns ``failed`` with :data:`MISSING_FILE_ERROR`, so its page says so
+    instead of offering a broken player.
     """
     storage = Analysis._meta.get_field("file").storage
     cutoff = timezone.now() - older_than
@@ -808,6 +829,7 @@ def analysis_purge_orphans(
         for name in orphans:
             logger.warning("Deleting %s: no analysis refers to it", name)
             storage.delete(name)
+    temporary = _stale_temporary_copies(cutoff, dry_run=dry_run)
 
     known = set(present)
     missing = [
@@ -829,7 +851,7 @@ def analysis_purge_orphans(
             segments_total=0,
             charts_pending=False,
         )
-    return OrphanSweep(files=orphans, bytes=size, missing=missing)
+    return OrphanSweep(files=orphans, bytes=size, temporary=temporary, missing=missing)
 
 
 def analysis_claim(*, user: AbstractBaseUser, session_key: str) -> int:
