@@ -19,6 +19,9 @@ ENSURE_DB := $(PY) scripts/ensure_db.py
 PYTEST_ARGS ?=
 TRAIN_ARGS ?=
 RUNSERVER_ADDR ?= 127.0.0.1:8000
+# `make serve SERVE_BIND=0.0.0.0:8000`; `make purge PURGE_ARGS="--older-than 30d --dry-run"`.
+SERVE_BIND ?= 127.0.0.1:8000
+PURGE_ARGS ?=
 
 export DJANGO_SETTINGS_MODULE ?= speechemotion.settings
 
@@ -30,11 +33,14 @@ export DATABASE_URL
 echo "make: DATABASE_URL=$$DATABASE_URL" >&2
 endef
 
-.PHONY: help venv db run test lint format migrations-check bench train clean-db
+.PHONY: help venv db run serve purge test lint format migrations-check bench train clean-db
 
 help:
 	@echo "make venv              create $(VENV) and install requirements.txt (only when it changed)"
 	@echo "make run               database + migrate + optional superuser + worker + runserver $(RUNSERVER_ADDR)"
+	@echo "make serve             production-style: DEBUG off, collectstatic, worker + gunicorn $(SERVE_BIND)"
+	@echo "                       (needs SECRET_KEY and ALLOWED_HOSTS in the environment)"
+	@echo "make purge             delete analyses past RETENTION_DAYS and leftover files (PURGE_ARGS=...)"
 	@echo "make test              database + pytest (PYTEST_ARGS=...)"
 	@echo "make lint              ruff check and ruff format --check"
 	@echo "make format            sort imports and format with ruff"
@@ -80,6 +86,37 @@ run: venv
 	$(PY) manage.py procrastinate worker & worker_pid=$$!
 	trap 'kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true' EXIT
 	$(PY) manage.py runserver $(RUNSERVER_ADDR)
+
+# Production-style, on this machine: DEBUG off, static files collected and served by
+# whitenoise, gunicorn configured by gunicorn.conf.py (WEB_CONCURRENCY, GUNICORN_*).
+# Refuses to start without SECRET_KEY and ALLOWED_HOSTS rather than invent them.
+serve: venv
+	@missing=()
+	for name in SECRET_KEY ALLOWED_HOSTS; do
+		[[ -n "$${!name:-}" ]] || missing+=("$$name")
+	done
+	if (( $${#missing[@]} )); then
+		echo "make serve: set $${missing[*]} in the environment first; production settings" >&2
+		echo "need them (DEBUG is off). For example:" >&2
+		echo "  export SECRET_KEY=\"\$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\"" >&2
+		echo "  export ALLOWED_HOSTS=localhost,127.0.0.1" >&2
+		echo "See .env.example for the rest. For development, use make run." >&2
+		exit 2
+	fi
+	export DEBUG=0
+	$(with_db)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	# Warnings only (e.g. SECURE_SSL_REDIRECT off behind no proxy); they do not stop the start.
+	$(PY) manage.py check --deploy
+	$(PY) manage.py procrastinate worker & worker_pid=$$!
+	trap 'kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true' EXIT
+	GUNICORN_BIND="$${GUNICORN_BIND:-$(SERVE_BIND)}" $(PY) -m gunicorn -c gunicorn.conf.py
+
+# Run it daily (cron, a systemd timer); see `python manage.py purge --help`.
+purge: venv
+	@$(with_db)
+	$(PY) manage.py purge $(PURGE_ARGS)
 
 test: venv
 	@$(with_db)
