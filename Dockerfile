@@ -14,19 +14,31 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-# Only what the service runs; .venv, .pgdata and media never enter the image.
-COPY manage.py ./
+# Only what the service runs; .venv, .pgdata and media never enter the image (see also
+# .dockerignore).
+COPY manage.py gunicorn.conf.py ./
 COPY speechemotion/ speechemotion/
 COPY analyzer/ analyzer/
 COPY ml/ ml/
 COPY templates/ templates/
+
+# The admin's CSS and JavaScript, hashed and compressed for whitenoise to serve. The
+# settings refuse to load in production without a key and hosts; these two exist for
+# this one command only and are not kept in the image.
+RUN DEBUG=0 SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
+    python manage.py collectstatic --noinput -v 0
 
 RUN useradd --create-home --uid 1000 app \
     && mkdir -p /app/media \
     && chown -R app:app /app/media
 USER app
 
+# Production settings unless told otherwise: the container needs SECRET_KEY and
+# ALLOWED_HOSTS (see .env.example). gunicorn reads the rest of its settings from the
+# environment (gunicorn.conf.py).
+ENV DEBUG=0 \
+    GUNICORN_BIND=0.0.0.0:8000
 EXPOSE 8000
 
-# Development server for now; docker-compose.yml runs migrations first.
-CMD ["python", "manage.py", "runserver", "0.0.0.0:8000"]
+# docker-compose.yml runs migrations first and the analysis worker beside this.
+CMD ["gunicorn", "-c", "gunicorn.conf.py"]
