@@ -254,18 +254,16 @@ def _safe_suffix(name: str) -> str:
 
 
 def _decode(path: Path, *, max_duration: float | None) -> DecodedAudio:
-    """Decode and check for speech; every failure becomes an AnalysisInputError."""
+    """Decode and check for speech; a failure is an AnalysisInputError (a full disk is not)."""
     try:
         decoded = load_audio(path, max_duration=max_duration)
         ensure_speech(decoded.signal)
     except MLError as err:
         raise AnalysisInputError(str(err), code=type(err).__name__) from err
-    except OSError as err:
-        if err.errno in _DISK_FULL_ERRNOS:  # The decoder's scratch files, not the input.
-            raise AnalysisStorageError.from_os_error(err) from err
-        logger.exception("Unexpected error while decoding %s", path)
-        raise AnalysisInputError(UNREADABLE_INPUT_ERROR, code="unreadable") from err
     except Exception as err:
+        if isinstance(err, OSError) and err.errno in _DISK_FULL_ERRNOS:
+            # The decoder's scratch files did not fit: not the input's fault.
+            raise AnalysisStorageError.from_os_error(err) from err
         # A decoder bug on strange input is still the input's problem for the user (400,
         # not 500); the traceback goes to the log for us.
         logger.exception("Unexpected error while decoding %s", path)
