@@ -12,6 +12,7 @@ from ml.speech import speech_score
 from ml.tests.helpers import (
     SPEECH_TAKES,
     TempDirMixin,
+    data_dir,
     hum,
     ravdess_path,
     read_signal,
@@ -25,7 +26,27 @@ from ml.tests.helpers import (
 )
 
 
+def _melody(*, seed: int, chord: bool = False) -> np.ndarray:
+    """Plucked notes of a major scale (harmonics, decaying), 0.3 s each, 6 s in all."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * 0.3)) / 16000
+    envelope = np.minimum(1.0, t / 0.02) * np.exp(-3 * t)
+    notes = []
+    for f in rng.choice([262, 294, 330, 349, 392, 440, 494, 523], 20):
+        pitches = (f, f * 1.25, f * 1.5) if chord else (f,)
+        wave = sum(0.5**k * np.sin(2 * np.pi * p * (k + 1) * t) for p in pitches for k in range(5))
+        notes.append(envelope * wave)
+    signal = np.concatenate(notes)
+    return (0.3 * signal / np.abs(signal).max()).astype(np.float32)
+
+
 class SpeechTests(unittest.TestCase):
+    def test_it_accepts_every_tenth_take_of_both_corpora(self) -> None:
+        paths = sorted((data_dir() / "ravdess").rglob("*.flac"))[::10]
+        paths += sorted((data_dir() / "savee").rglob("*.flac"))[::10]
+        refused = [p.name for p in paths if speech_score(read_signal(p)) < 0.5]
+        self.assertEqual(refused, [], f"{len(refused)} of {len(paths)} takes refused")
+
     def test_it_accepts_real_speech_from_several_speakers(self) -> None:
         paths = [ravdess_path(**take) for take in SPEECH_TAKES]
         paths += [savee_path("DC", "a", 1), savee_path("KL", "sa", 3)]
@@ -55,6 +76,8 @@ class SpeechTests(unittest.TestCase):
             "50 Hz mains hum": hum(3.0, 50.0),
             "60 Hz mains hum": hum(3.0, 60.0),
             "tone over noise": tone(3.0, 220.0) + white_noise(3.0, seed=4, amplitude=0.01),
+            "a melody": _melody(seed=5),
+            "chords": _melody(seed=6, chord=True),
         }
         for name, signal in cases.items():
             with self.subTest(case=name):
