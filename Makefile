@@ -15,9 +15,11 @@ PYTHON_BOOTSTRAP ?= $(shell command -v python3.11 || command -v python3)
 STAMP := $(VENV)/.installed
 ENSURE_DB := $(PY) scripts/ensure_db.py
 
-# Extra arguments: `make test PYTEST_ARGS="-k upload -x"`, `make train TRAIN_ARGS="--epochs 5"`.
+# Extra arguments: `make test PYTEST_ARGS="-k upload -x"`, `make train TRAIN_ARGS="--epochs 5"`,
+# `make bench BENCH_ARGS="--only load_test"`.
 PYTEST_ARGS ?=
 TRAIN_ARGS ?=
+BENCH_ARGS ?=
 RUNSERVER_ADDR ?= 127.0.0.1:8000
 # `make serve SERVE_BIND=0.0.0.0:8000`; `make purge PURGE_ARGS="--older-than 30d --dry-run"`.
 SERVE_BIND ?= 127.0.0.1:8000
@@ -45,7 +47,7 @@ help:
 	@echo "make lint              ruff check and ruff format --check"
 	@echo "make format            sort imports and format with ruff"
 	@echo "make migrations-check  fail if models changed without a migration"
-	@echo "make bench             run every bench/*.py"
+	@echo "make bench             every bench, short settings, one table of figures (BENCH_ARGS=--full)"
 	@echo "make train             python -m ml train (TRAIN_ARGS=...)"
 	@echo "make db                print the DATABASE_URL (starting a private cluster if needed)"
 	@echo "make clean-db          stop the private PostgreSQL cluster in .pgdata/"
@@ -135,17 +137,8 @@ migrations-check: venv
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: venv
-	@shopt -s nullglob
-	benches=(bench/*.py)
-	if (( $${#benches[@]} == 0 )); then
-		echo "make: no bench/*.py found" >&2
-		exit 0
-	fi
-	$(with_db)
-	for bench in "$${benches[@]}"; do
-		echo "== $$bench"
-		$(PY) "$$bench"
-	done
+	@$(with_db)
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 train: venv
 	@$(PY) -m ml train $(TRAIN_ARGS)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,38 +32,16 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import soxr  # noqa: E402
 
+from bench._common import (  # noqa: E402
+    CLIP_SECONDS,
+    describe_machine,
+    figure,
+    load_average,
+    write_clips,
+)
 from ml.audio import SAMPLE_RATE, ensure_speech, load_audio  # noqa: E402
-from ml.labels import EMOTIONS  # noqa: E402
 from ml.recognizer import EmotionRecognizer, default_model_path, get_recognizer  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-CLIP_SECONDS = 4.0
-# (emotion code, intensity, statement, repetition, actor): both genders, four emotions.
-TAKES = ((3, 1, 1, 1, 1), (5, 2, 2, 1, 2), (4, 1, 1, 2, 7), (6, 2, 1, 1, 12))
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("SPEECHEMOTION_DATA_DIR") or REPO.parent / "shared" / "data")
-
-
-def write_clips(folder: Path, sample_rate: int) -> list[Path]:
-    """The RAVDESS takes of ``TAKES``, cut or padded to 4.0 s, as 16-bit WAV files."""
-    clips = []
-    for emotion, intensity, statement, repetition, actor in TAKES:
-        name = f"03-01-{emotion:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}"
-        source = data_dir() / "ravdess" / f"Actor_{actor:02d}" / f"{name}.flac"
-        signal, rate = sf.read(source, dtype="float32")
-        n = round(CLIP_SECONDS * rate)
-        signal = np.pad(signal[:n], (0, max(0, n - len(signal))))
-        if sample_rate != rate:
-            signal = soxr.resample(signal, rate, sample_rate)
-        path = folder / f"{name}-{EMOTIONS[emotion - 1].value}.wav"
-        sf.write(path, signal, sample_rate, subtype="PCM_16")
-        clips.append(path)
-    return clips
 
 
 class Timings:
@@ -109,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     model_path = default_model_path()
-    print(
-        f"python {platform.python_version()} on {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f}"
-    )
+    print("\n".join(describe_machine()))
     started = time.perf_counter()
     rec = get_recognizer()
     load_seconds = time.perf_counter() - started
@@ -168,9 +142,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"  {'model loaded per request':<44} {reload.summary()}")
 
-    if len(warm) and len(reload):
-        ratio = statistics.median(reload.wall) / statistics.median(warm.wall)
-        print(f"\nratio of medians (reload per request / warm process): {ratio:.0f}x")
+    warm_ms = statistics.median(warm.wall) * 1000
+    reload_ms = statistics.median(reload.wall) * 1000
+    ratio = reload_ms / warm_ms
+    print(
+        f"\n>>> the warm process is {ratio:.0f}x faster than loading the model per request "
+        f"(median {warm_ms:.1f} ms against {reload_ms:.0f} ms per 4 s clip)"
+    )
+    print(f"load average {load_average()}")
+    figure("analysis of a 4 s clip, warm process", warm_ms, "ms", len(warm))
+    figure("analysis of a 4 s clip, model loaded per request", reload_ms, "ms", len(reload))
+    figure("warm process vs model loaded per request", ratio, "x faster", len(reload))
     return 0
 
 

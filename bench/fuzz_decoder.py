@@ -29,6 +29,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import figure  # noqa: E402
 from ml.tests.test_fuzz_decoder import (  # noqa: E402
     DECODED,
     FUZZ_SEED,
@@ -154,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{_load()}"
     )
     _print_broken(outcomes, args.save_unexpected)
+    unexpected = sum(o.kind == UNEXPECTED or bool(o.problems) for o in outcomes)
+    figure("fuzz: decoder inputs with an UNEXPECTED outcome", unexpected, "count", len(outcomes))
+    ms = statistics.median(o.seconds for o in outcomes) * 1000
+    figure("fuzz: time per hostile input", ms, "ms", len(outcomes))
     return 0
 
 
