@@ -35,7 +35,7 @@ export DATABASE_URL
 echo "make: DATABASE_URL=$$DATABASE_URL" >&2
 endef
 
-.PHONY: help venv db run serve purge test lint format migrations-check bench train clean-db
+.PHONY: help venv db run serve purge test lint format migrations-check bench train model clean-db
 
 help:
 	@echo "make venv              create $(VENV) and install requirements.txt (only when it changed)"
@@ -49,6 +49,7 @@ help:
 	@echo "make migrations-check  fail if models changed without a migration"
 	@echo "make bench             every bench, short settings, one table of figures (BENCH_ARGS=--full)"
 	@echo "make train             python -m ml train (TRAIN_ARGS=...)"
+	@echo "make model             retrain the bundled model (fixed seed, about 25 min)"
 	@echo "make db                print the DATABASE_URL (starting a private cluster if needed)"
 	@echo "make clean-db          stop the private PostgreSQL cluster in .pgdata/"
 
@@ -142,6 +143,13 @@ bench: venv
 
 train: venv
 	@$(PY) -m ml train $(TRAIN_ARGS)
+
+# Rebuilds the bundled model with its fixed seed: 5-fold actor-disjoint cross-validation
+# (figures printed and saved in meta.json), then the final fit on every speaker.
+MODEL_DATA ?= ../shared/data
+model: venv
+	@$(PY) -m ml train --arch cnn+mlp+mlp --seed 1337 \
+		--data $(MODEL_DATA)/ravdess $(MODEL_DATA)/savee --out ml/models/bundled $(TRAIN_ARGS)
 
 # Stops only the private cluster that ensure_db.py started; the data in .pgdata/ stays.
 clean-db:
