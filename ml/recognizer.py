@@ -146,9 +146,12 @@ class EmotionRecognizer:
         """signal : [shape=(n,)] mono float32 at sr=16000 -> averaged logits [shape=(8,)]."""
         total = np.zeros(len(EMOTION_NAMES))
         weight = 0.0
+        computed: dict[FeatureConfig, np.ndarray] = {}  # members often share features
         for m in self.members:
-            feats = extract_features(signal, m.features)[None].astype(np.float32)
-            total += m.weight * np.asarray(m.call(feats))[0]
+            if m.features not in computed:
+                feats = extract_features(signal, m.features)[None].astype(np.float32)
+                computed[m.features] = feats
+            total += m.weight * np.asarray(m.call(computed[m.features]))[0]
             weight += m.weight
         return total / weight
 
