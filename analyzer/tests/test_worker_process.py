@@ -28,6 +28,7 @@ from analyzer.tests.factories import (
     speech_wav,
     upload,
 )
+from ml.recognizer import default_model_path, read_meta
 
 
 def _database_url() -> str:
@@ -140,7 +141,7 @@ class WorkerProcessTests(WorkerProcessMixin, TransactionTestCase):
         self.assertLess(elapsed, 2.5, worker.log())
         analysis.refresh_from_db()
         self.assertEqual(analysis.segments.count(), 1)
-        self.assertEqual(analysis.model_name, "speechemotion-mlp")
+        self.assertEqual(analysis.model_name, read_meta(default_model_path())["name"])
         page = self.client.get(analysis.get_absolute_url())
         self.assertContains(page, f'data-emotion="{analysis.emotion}"')
         self.assertContains(page, 'class="seek"')
