@@ -38,7 +38,7 @@ from ml.errors import MLError
 from ml.labels import EMOTION_NAMES
 from ml.recognizer import get_recognizer
 from ml.timeline import distribution as speaking_distribution
-from ml.timeline import dominant, timeline
+from ml.timeline import dominant, speaking_time, timeline
 
 if TYPE_CHECKING:
     import numpy as np
@@ -463,20 +463,6 @@ class _Progress:
             )
 
 
-def _speaking_weights(windows: Sequence[WindowResult]) -> list[float]:
-    """Seconds of speech each window stands for, overlaps counted once.
-
-    The same rule as ``ml.timeline.distribution``: a window owns the time up to the start
-    of the next one (its whole length when it is the last or the next starts later).
-    """
-    weights = []
-    for i, window in enumerate(windows):
-        following = windows[i + 1].start if i + 1 < len(windows) else window.end
-        end = min(window.end, following) if following > window.start else window.end
-        weights.append(max(0.0, end - window.start))
-    return weights
-
-
 @dataclass(frozen=True)
 class _Summary:
     emotion: str
@@ -487,7 +473,7 @@ class _Summary:
 
 def _summarise(windows: Sequence[WindowResult]) -> _Summary:
     """The overall result: dominant emotion by speaking time, weighted mean probabilities."""
-    weights = _speaking_weights(windows)
+    weights = speaking_time(windows)
     total = sum(weights)
     # Shares first, so that a single window's probabilities come out exactly as they were.
     shares = [w / total for w in weights] if total else [1 / len(windows)] * len(windows)
