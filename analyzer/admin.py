@@ -87,28 +87,7 @@ class AnalysisAdmin(admin.ModelAdmin):
         ("Ownership", {"fields": ("owner", "session_key", "created_at")}),
     )
     # Everything here was computed from the upload; edits would only make it lie.
-    readonly_fields = (
-        "original_name",
-        "audio_player",
-        "file_facts",
-        "sha256",
-        "status",
-        "progress_display",
-        "error_message",
-        "emotion",
-        "confidence_display",
-        "probability_table",
-        "distribution_table",
-        "model_name",
-        "model_sha256",
-        "processing_ms",
-        "chart_gallery",
-        "job_id",
-        "queued_at",
-        "owner",
-        "session_key",
-        "created_at",
-    )
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Analyses are made by uploading on the site, which runs the checks and the model.
