@@ -589,7 +589,14 @@ def analysis_id(url_or_path: str) -> str | None:
 
 
 def post_file(
-    client: Client, base: str, token: str, name: str, data: bytes, *, follow: bool
+    client: Client,
+    base: str,
+    token: str,
+    name: str,
+    data: bytes,
+    *,
+    follow: bool,
+    timeout: float = 300,
 ) -> Response:
     """POST ``data`` as the upload form's ``file`` field."""
     return client.post(
@@ -597,6 +604,7 @@ def post_file(
         {"csrfmiddlewaretoken": token},
         {"file": (name, data, "audio/wav")},
         follow=follow,
+        timeout=timeout,
     )
 
 

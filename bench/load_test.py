@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,7 +135,10 @@ def _browser(
                 continue
             step = "POST /"
             started = time.perf_counter()
-            answer = post_file(client, base, csrf_token(form.text), name, data, follow=False)
+            token = csrf_token(form.text)
+            answer = post_file(
+                client, base, token, name, data, follow=False, timeout=REQUEST_TIMEOUT
+            )
             seconds = time.perf_counter() - started
             tally.code(step, answer.status)
             pk = analysis_id(answer.location) if answer.status == 302 else None
@@ -144,17 +146,19 @@ def _browser(
                 continue
             tally.accept(pk, seconds)
             step = "GET result"
-            page = client.get(urllib.parse.urljoin(base + "/", answer.location))
+            page = client.get(f"{base}/analyses/{pk}/", timeout=REQUEST_TIMEOUT)
             tally.code(step, page.status)
         except Exception as err:  # timeouts, refused connections: count them, go on
             tally.error(step, err)
             time.sleep(0.05)
 
 
-def run_clients(base: str, clients: int, seconds: float, limit: int) -> tuple[Tally, float]:
+def run_clients(
+    base: str, clients: int, seconds: float, limit: int, tally: Tally | None = None
+) -> tuple[Tally, float]:
     """``clients`` browsers for ``seconds`` (or ``limit`` uploads); (tally, elapsed seconds)."""
     files = wav_clips()
-    tally = Tally()
+    tally = tally if tally is not None else Tally()
     started = time.perf_counter()
     until = started + seconds
     threads = [
@@ -458,23 +462,9 @@ def memory_phase(running: Service, args: argparse.Namespace, alive: Callable[[],
     sampler = Sampler(running, uploads, lambda: _finished() - base_done)
     sampler.start()
     try:
-        files = wav_clips()
-        until = time.perf_counter() + args.memory_seconds
-        threads = [
-            threading.Thread(
-                target=_browser,
-                args=(running.url, files, tally),
-                kwargs={"until": until, "limit": total, "first": i},
-                daemon=True,
-            )
-            for i in range(args.memory_clients)
-        ]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=max(1.0, until - time.perf_counter()) + 2 * REQUEST_TIMEOUT)
-        uploads_seconds = time.perf_counter() - started
+        _, uploads_seconds = run_clients(
+            running.url, args.memory_clients, args.memory_seconds, total, tally
+        )
         drained = wait_drained(args.memory_drain_timeout, alive)
     finally:
         sampler.halt.set()
