@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import urllib.parse
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -457,7 +456,7 @@ def wait_until_up(running: Service, log_dir: Path, timeout: float = 180) -> floa
     raise RuntimeError(f"the service did not answer at {running.url} within {timeout:.0f} s")
 
 
-# --- HTTP: requests when installed, else the standard library --------------------------------
+# --- HTTP: requests (pinned in requirements.txt) --------------------------------
 
 
 @dataclass
@@ -500,71 +499,12 @@ class _RequestsClient:
         return Response(r.status_code, r.url, r.text, r.headers.get("Location", ""))
 
 
-class _UrllibClient:
-    name = "urllib"
-
-    def __init__(self) -> None:
-        import http.cookiejar
-        import urllib.request
-
-        class _NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-                return None  # the 3xx comes back as an HTTPError
-
-        cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        self._request = urllib.request.Request
-        self.opener = urllib.request.build_opener(cookies)
-        self.no_redirect = urllib.request.build_opener(cookies, _NoRedirect())
-
-    def _open(self, request: Any, *, follow: bool = True, timeout: float) -> Response:
-        import urllib.error
-
-        opener = self.opener if follow else self.no_redirect
-        try:
-            with opener.open(request, timeout=timeout) as r:
-                return Response(r.status, r.url, r.read().decode())
-        except urllib.error.HTTPError as err:
-            location = err.headers.get("Location", "") if err.headers else ""
-            return Response(err.code, err.url, err.read().decode(), location)
-
-    def get(self, url: str, *, timeout: float = 120) -> Response:
-        return self._open(self._request(url), timeout=timeout)
-
-    def post(
-        self,
-        url: str,
-        fields: dict[str, str],
-        files: dict | None = None,
-        *,
-        follow: bool = True,
-        timeout: float = 300,
-    ) -> Response:
-        boundary = uuid.uuid4().hex
-        body = io.BytesIO()
-        for name, value in fields.items():
-            body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n')
-            body.write(f"{value}\r\n".encode())
-        for name, (filename, data, content_type) in (files or {}).items():
-            body.write(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-                f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
-            )
-            body.write(data + b"\r\n")
-        body.write(f"--{boundary}--\r\n".encode())
-        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Referer": url}
-        request = self._request(url, data=body.getvalue(), headers=headers)
-        return self._open(request, follow=follow, timeout=timeout)
-
-
-Client = _RequestsClient | _UrllibClient
+Client = _RequestsClient
 
 
 def make_client() -> Client:
     """A client with its own cookies (one browser, one anonymous session)."""
-    try:
-        return _RequestsClient()
-    except ImportError:
-        return _UrllibClient()
+    return _RequestsClient()
 
 
 def check_loopback(url: str) -> str:
