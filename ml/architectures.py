@@ -16,11 +16,16 @@ from ml.labels import EMOTIONS
 
 class Architecture(StrEnum):
     MLP = "mlp"  # utterance statistics -> dense layers
+    FUNC = "func"  # the same dense layers over the larger set of functionals
     CNN = "cnn"  # log-mel frames -> 1-D convolutions over time -> pooling
 
     @property
     def feature_set(self) -> FeatureSet:
-        return FeatureSet.STATS if self is Architecture.MLP else FeatureSet.LOGMEL
+        return {
+            Architecture.MLP: FeatureSet.STATS,
+            Architecture.FUNC: FeatureSet.FUNCTIONALS,
+            Architecture.CNN: FeatureSet.LOGMEL,
+        }[self]
 
 
 def build_mlp(input_dim: int, *, width: int = 256, dropout: float = 0.5) -> keras.Model:

@@ -263,8 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="cross-validate and train a model")
     tr.add_argument("--data", type=Path, nargs="+", default=[DEFAULT_DATA])
-    tr.add_argument("--arch", default="cnn", help="cnn, mlp, or an ensemble like cnn+mlp")
-    tr.add_argument("--epochs", type=int, default=0, help="default: 40 (cnn), 120 (mlp)")
+    tr.add_argument(
+        "--arch", default="cnn", help="cnn, mlp, func, or an ensemble like cnn+mlp+func"
+    )
+    tr.add_argument("--epochs", type=int, default=0, help="default: 40 (cnn), 120 (mlp, func)")
     tr.add_argument("--seed", type=int, default=1337)
     tr.add_argument("--folds", type=int, default=5, help="0 skips cross-validation")
     tr.add_argument("--fmax", type=float, default=4000.0)

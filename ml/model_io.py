@@ -12,8 +12,17 @@ from ml.labels import EMOTION_NAMES
 from ml.recognizer import FORMAT, VERSION, file_sha256
 
 
+def inference_copy(model):
+    """The same network and weights, uncompiled: no optimizer state (two thirds of the
+    file with Adam) is saved with it."""
+    copy = type(model).from_config(model.get_config())  # clone_model would compile it
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _with_normaliser(model, norm):
     """Bake the MLP's feature standardisation into the saved model."""
+    model = inference_copy(model)
     if norm is None:
         return model
     import keras

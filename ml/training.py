@@ -237,7 +237,7 @@ def fit(feats, labels: np.ndarray, train_idx: np.ndarray, recipe: Recipe):
     arch = Architecture(recipe.architecture)
     sub = [feats[i] for i in train_idx]
     norm = None
-    if arch is Architecture.MLP:
+    if arch.feature_set is not FeatureSet.LOGMEL:  # dense layers over one vector
         mean, std = _standardiser(feats, train_idx)
         norm = (mean, std)
         sub = [[(x - mean) / std for x in per] for per in sub]

@@ -9,7 +9,7 @@ import unittest
 import numpy as np
 
 from ml.audio import load_audio
-from ml.features import FeatureConfig, FeatureSet, extract_features, stats_dim
+from ml.features import FeatureConfig, FeatureSet, extract_features, pitch_track, stats_dim
 from ml.labels import Emotion
 from ml.tests.helpers import (
     TempDirMixin,
@@ -92,7 +92,11 @@ class NormalisationTests(unittest.TestCase):
     def test_it_removes_gain_with_global_norm(self) -> None:
         signal = _loud_take()
         # Spectral contrast divides by valleys plus an absolute epsilon: a little looser.
-        for feature_set, atol in ((FeatureSet.LOGMEL, 0.01), (FeatureSet.STATS, 0.05)):
+        for feature_set, atol in (
+            (FeatureSet.LOGMEL, 0.01),
+            (FeatureSet.STATS, 0.05),
+            (FeatureSet.FUNCTIONALS, 0.05),
+        ):
             with self.subTest(feature_set=feature_set.value):
                 config = FeatureConfig(feature_set=feature_set, norm="global")
                 np.testing.assert_allclose(
@@ -123,6 +127,47 @@ class NormalisationTests(unittest.TestCase):
         np.testing.assert_allclose(
             extract_features(0.1 * signal, config), extract_features(signal, config), atol=0.01
         )
+
+
+def _voice(f0: float, seconds: float = 1.0, sr: int = 16000) -> np.ndarray:
+    """A buzz with ten harmonics falling 6 dB per octave, like a sustained vowel."""
+    t = np.arange(int(seconds * sr)) / sr
+    wave = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 11))
+    return (0.2 * wave).astype(np.float32)
+
+
+class PitchTests(unittest.TestCase):
+    config = FeatureConfig(feature_set=FeatureSet.FUNCTIONALS)
+
+    def test_it_finds_the_fundamental_of_low_and_high_voices(self) -> None:
+        for f0 in (85.0, 120.0, 220.0, 380.0):
+            with self.subTest(f0=f0):
+                track, strength = pitch_track(_voice(f0), self.config)
+                inner = slice(5, -5)  # the edges hold half a frame of padding
+                self.assertAlmostEqual(float(np.median(track[inner])), f0, delta=0.02 * f0)
+                self.assertGreater(float(np.median(strength[inner])), 0.9)
+
+    def test_it_calls_noise_unvoiced(self) -> None:
+        _, strength = pitch_track(white_noise(1.0, seed=3), self.config)
+        self.assertLess(float(np.mean(strength > 0.45)), 0.05)
+
+    def test_it_gives_one_value_per_frame(self) -> None:
+        signal = speech()
+        track, strength = pitch_track(signal, self.config)
+        frames = len(signal) // self.config.hop_length + 1
+        self.assertEqual(track.shape, (frames,))
+        self.assertEqual(strength.shape, (frames,))
+
+    def test_it_tells_a_rising_voice_from_a_falling_one(self) -> None:
+        sr = 16000
+        t = np.arange(sr) / sr
+        rising = np.sin(2 * np.pi * np.cumsum(np.linspace(120, 240, sr)) / sr).astype(np.float32)
+        track, strength = pitch_track(0.3 * rising, self.config)
+        voiced = track[strength > 0.45]
+        self.assertGreater(len(voiced), 50)
+        self.assertLess(float(np.median(voiced[:20])), 150)
+        self.assertGreater(float(np.median(voiced[-20:])), 210)
+        del t
 
 
 class SampleRateTests(TempDirMixin, unittest.TestCase):

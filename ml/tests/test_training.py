@@ -1,0 +1,87 @@
+"""``python -m ml train``: cross-validate by speaker, train, save a model the loader accepts.
+
+A small real corpus (four RAVDESS actors, one sentence each, every emotion) and two
+epochs keep the run short; what is checked is the whole path from recordings on disk to
+a model directory that predicts, for an ensemble of every architecture.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import unittest
+import zipfile
+
+import h5py
+
+from ml.labels import EMOTION_NAMES, EMOTIONS
+from ml.recognizer import EmotionRecognizer
+from ml.tests.helpers import TempDirMixin, ravdess_path, run_ml
+
+ACTORS = (1, 2, 3, 4)
+
+
+class TrainCommandTests(TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.data = cls.tmp / "ravdess"
+        for actor in ACTORS:
+            folder = cls.data / f"Actor_{actor:02d}"
+            folder.mkdir(parents=True)
+            for emotion in EMOTIONS:
+                source = ravdess_path(emotion, actor=actor)
+                (folder / source.name).symlink_to(source)
+        cls.model = cls.tmp / "model"
+        cls.result = run_ml(
+            "train",
+            "--data", cls.data,
+            "--arch", "cnn+mlp+func",
+            "--epochs", "2",
+            "--folds", "2",
+            "--out", cls.model,
+            "--cache", cls.tmp / "cache",
+            timeout=600,
+        )  # fmt: skip
+
+    def test_it_succeeds(self) -> None:
+        self.assertEqual(self.result.returncode, 0, self.result.stderr[-2000:])
+
+    def test_it_prints_speaker_disjoint_figures(self) -> None:
+        out = self.result.stdout
+        self.assertIn("2-fold speaker-disjoint cross-validation", out)
+        self.assertIn("UA ", out)
+        self.assertIn("per-class recall: neutral", out)
+        self.assertIn("members (UA):", out)
+
+    def test_it_saves_every_member_with_its_features(self) -> None:
+        meta = json.loads((self.model / "meta.json").read_text())
+        self.assertEqual(meta["name"], "speechemotion-cnn+mlp+func")
+        self.assertEqual(
+            [(m["architecture"], m["features"]["feature_set"]) for m in meta["members"]],
+            [("cnn", "logmel"), ("mlp", "stats"), ("func", "functionals")],
+        )
+        self.assertEqual(len(meta["metrics"]["fold_ua"]), 2)
+        self.assertEqual(meta["training"]["speakers"], [f"ravdess:{a:02d}" for a in ACTORS])
+        self.assertEqual(meta["training"]["utterances"], len(ACTORS) * len(EMOTIONS))
+
+    def test_it_saves_a_model_that_loads_and_predicts(self) -> None:
+        rec = EmotionRecognizer.from_path(self.model)
+        prediction = rec.predict_file(ravdess_path(actor=5))  # a voice it has not heard
+        self.assertEqual(list(prediction.probabilities), list(EMOTION_NAMES))
+        self.assertAlmostEqual(sum(prediction.probabilities.values()), 1.0, places=5)
+
+    def test_it_keeps_no_optimizer_state_in_the_weights(self) -> None:
+        # Adam's two moments would triple the files; serving never trains.
+        for weights in sorted(self.model.glob("*.keras")):
+            with zipfile.ZipFile(weights) as archive:
+                data = io.BytesIO(archive.read("model.weights.h5"))
+            with h5py.File(data, "r") as h5:
+                names: list[str] = []
+                h5.visit(names.append)
+            self.assertTrue(any("dense" in n or "conv" in n for n in names), weights.name)
+            self.assertFalse([n for n in names if "optimizer" in n], weights.name)
+
+
+if __name__ == "__main__":
+    unittest.main()
