@@ -87,7 +87,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ml.data import corpus
-    from ml.features import FeatureConfig
+    from ml.features import FeatureConfig, FeatureSet
     from ml.training import CHANNEL_VARIANTS, VARIANTS, Recipe, compute_features, cross_validate
 
     items = []
@@ -99,7 +99,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         from ml.architectures import Architecture
 
         fs = Architecture(arch).feature_set
-        config = FeatureConfig(feature_set=fs, fmax=args.fmax, norm=args.norm)
+        config = FeatureConfig(
+            feature_set=fs,
+            fmax=args.fmax,
+            norm=args.norm,
+            pitch_channels=args.pitch_channels and fs is FeatureSet.LOGMEL,
+        )
         recipe = Recipe(
             architecture=arch,
             epochs=args.epochs or (40 if arch == "cnn" else 120),
@@ -276,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel-augment",
         action="store_true",
         help="also train on copies through simulated microphones (tilt, band limits)",
+    )
+    tr.add_argument(
+        "--pitch-channels",
+        action="store_true",
+        help="the cnn also gets pitch and voicing per frame",
     )
     tr.add_argument("--score-on", default="ravdess", help="corpora scored in CV ('' = all)")
     tr.add_argument("--name", default="speechemotion")

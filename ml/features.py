@@ -48,6 +48,14 @@ class FeatureConfig:
     # Per-utterance normalisation of log-mel: "global" subtracts the mean level (removes
     # gain), "bin" subtracts each band's mean (also removes the channel), "none" keeps both.
     norm: str = "global"
+    # LOGMEL only: three more channels per frame from the pitch track (absolute and
+    # utterance-relative pitch of voiced frames, voicing strength), on the dB scale.
+    pitch_channels: bool = False
+
+    @property
+    def frame_dim(self) -> int:
+        """Values per frame of a LOGMEL feature matrix."""
+        return self.n_mels + (len(PITCH_CHANNELS) if self.pitch_channels else 0)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -189,7 +197,28 @@ def extract_features(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
     power = power[keep]
     if config.feature_set is FeatureSet.STATS:
         return stats_features(power, config)
-    return _normalise(log_mel(power, config), config.norm)
+    lm = _normalise(log_mel(power, config), config.norm)
+    if config.pitch_channels:
+        f0, strength = pitch_track(signal, config, keep)
+        lm = np.concatenate([lm, pitch_frames(f0, strength)], axis=1)
+    return lm
+
+
+PITCH_CHANNELS = ("pitch", "relative pitch", "voicing")
+
+
+def pitch_frames(f0: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """Per-frame pitch channels for the CNN, scaled like log-mel dB (tens of units).
+
+    Voiced frames carry their pitch in semitones, relative to 150 Hz and to the
+    utterance's median; unvoiced frames carry 0 in both.
+    """
+    voiced = strength > VOICED_R
+    semitones = 12 * np.log2(np.maximum(f0, 1.0) / 150.0)
+    median = np.median(semitones[voiced]) if voiced.any() else 0.0
+    absolute = np.where(voiced, semitones * 2, 0.0)
+    relative = np.where(voiced, (semitones - median) * 2, 0.0)
+    return np.stack([absolute, relative, strength * 20], axis=1).astype(np.float32)
 
 
 def _normalise(lm: np.ndarray, norm: str) -> np.ndarray:

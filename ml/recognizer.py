@@ -118,7 +118,7 @@ class EmotionRecognizer:
                     f"{len(EMOTION_NAMES)}."
                 )
             if config.feature_set is FeatureSet.LOGMEL:
-                spec_in = tf.TensorSpec([1, None, config.n_mels], tf.float32)
+                spec_in = tf.TensorSpec([1, None, config.frame_dim], tf.float32)
             else:
                 spec_in = tf.TensorSpec([1, model.input_shape[-1]], tf.float32)
             call = tf.function(lambda x, m=model: m(x, training=False), input_signature=[spec_in])

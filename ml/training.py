@@ -243,7 +243,7 @@ def fit(feats, labels: np.ndarray, train_idx: np.ndarray, recipe: Recipe):
         sub = [[(x - mean) / std for x in per] for per in sub]
         model = build_mlp(len(mean))
     else:
-        model = build_cnn(recipe.features.n_mels)
+        model = build_cnn(recipe.features.frame_dim)
     steps = max(1, len(train_idx) // recipe.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         recipe.learning_rate, decay_steps=steps * recipe.epochs, alpha=0.02
@@ -255,7 +255,7 @@ def fit(feats, labels: np.ndarray, train_idx: np.ndarray, recipe: Recipe):
     batches = iter(_Batches(sub, labels[train_idx], recipe, rng))
     import tensorflow as tf
 
-    spec_x = (None, None, recipe.features.n_mels) if norm is None else (None, len(norm[0]))
+    spec_x = (None, None, recipe.features.frame_dim) if norm is None else (None, len(norm[0]))
     ds = tf.data.Dataset.from_generator(
         lambda: batches,
         output_signature=(

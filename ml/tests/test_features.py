@@ -160,14 +160,34 @@ class PitchTests(unittest.TestCase):
 
     def test_it_tells_a_rising_voice_from_a_falling_one(self) -> None:
         sr = 16000
-        t = np.arange(sr) / sr
         rising = np.sin(2 * np.pi * np.cumsum(np.linspace(120, 240, sr)) / sr).astype(np.float32)
         track, strength = pitch_track(0.3 * rising, self.config)
         voiced = track[strength > 0.45]
         self.assertGreater(len(voiced), 50)
         self.assertLess(float(np.median(voiced[:20])), 150)
         self.assertGreater(float(np.median(voiced[-20:])), 210)
-        del t
+
+
+class PitchChannelTests(unittest.TestCase):
+    config = FeatureConfig(pitch_channels=True)
+
+    def test_it_appends_pitch_and_voicing_to_each_log_mel_frame(self) -> None:
+        signal = np.concatenate([np.zeros(8000, np.float32), _voice(220.0)])
+        plain = extract_features(signal, FeatureConfig())
+        x = extract_features(signal, self.config)
+        self.assertEqual(x.shape, (len(plain), self.config.frame_dim))
+        np.testing.assert_array_equal(x[:, : plain.shape[1]], plain)
+        absolute, relative, voicing = x[5:-5, -3:].T
+        # 220 Hz is 6.6 semitones above 150 Hz, carried at two units a semitone.
+        self.assertAlmostEqual(float(np.median(absolute)), 2 * 12 * np.log2(220 / 150), delta=0.5)
+        self.assertLess(float(np.abs(np.median(relative))), 0.5)
+        self.assertGreater(float(np.median(voicing)), 18)
+
+    def test_it_marks_unvoiced_frames_with_zero_pitch(self) -> None:
+        x = extract_features(white_noise(1.0, seed=5), self.config)
+        unvoiced = x[:, -1] < 20 * 0.45
+        self.assertGreater(float(unvoiced.mean()), 0.9)
+        self.assertTrue(np.all(x[unvoiced, -3:-1] == 0))
 
 
 class SampleRateTests(TempDirMixin, unittest.TestCase):

@@ -39,6 +39,7 @@ class TrainCommandTests(TempDirMixin, unittest.TestCase):
             "--arch", "cnn+mlp+func",
             "--epochs", "2",
             "--folds", "2",
+            "--pitch-channels",
             "--out", cls.model,
             "--cache", cls.tmp / "cache",
             timeout=600,
@@ -60,6 +61,9 @@ class TrainCommandTests(TempDirMixin, unittest.TestCase):
         self.assertEqual(
             [(m["architecture"], m["features"]["feature_set"]) for m in meta["members"]],
             [("cnn", "logmel"), ("mlp", "stats"), ("func", "functionals")],
+        )
+        self.assertEqual(
+            [m["features"]["pitch_channels"] for m in meta["members"]], [True, False, False]
         )
         self.assertEqual(len(meta["metrics"]["fold_ua"]), 2)
         self.assertEqual(meta["training"]["speakers"], [f"ravdess:{a:02d}" for a in ACTORS])
