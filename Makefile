@@ -148,7 +148,7 @@ train: venv
 # (figures printed and saved in meta.json), then the final fit on every speaker.
 MODEL_DATA ?= ../shared/data
 model: venv
-	@$(PY) -m ml train --arch cnn+func --seed 1337 \
+	@$(PY) -m ml train --arch cnn+func+func --seed 1337 \
 		--data $(MODEL_DATA)/ravdess $(MODEL_DATA)/savee --out ml/models/bundled $(TRAIN_ARGS)
 
 # Stops only the private cluster that ensure_db.py started; the data in .pgdata/ stays.

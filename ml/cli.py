@@ -136,8 +136,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         metrics = combined.summary()
         if len(results) > 1:
-            metrics["members"] = {
-                r.architecture: res.summary()["ua_mean"]
+            metrics["members"] = {  # keyed like the weights files: one kind may come twice
+                f"{r.architecture}-{r.seed}": res.summary()["ua_mean"]
                 for r, res in zip(recipes, results, strict=True)
             }
         _print_summary(metrics)

@@ -66,6 +66,7 @@ class TrainCommandTests(TempDirMixin, unittest.TestCase):
             [m["features"]["pitch_channels"] for m in meta["members"]], [True, False, False]
         )
         self.assertEqual(len(meta["metrics"]["fold_ua"]), 2)
+        self.assertEqual(list(meta["metrics"]["members"]), ["cnn-1337", "mlp-1338", "func-1339"])
         self.assertEqual(meta["training"]["speakers"], [f"ravdess:{a:02d}" for a in ACTORS])
         self.assertEqual(meta["training"]["utterances"], len(ACTORS) * len(EMOTIONS))
 
