@@ -187,7 +187,8 @@ def extract_features(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Features of one utterance.
 
     signal : np.ndarray [shape=(n,)] mono float32 at sr=config.sample_rate.
-    Returns [shape=(stats_dim,)] for STATS, [shape=(frames, n_mels)] for LOGMEL.
+    Returns [shape=(stats_dim,)] for STATS, [shape=(frames, config.frame_dim)] for LOGMEL,
+    a vector of functionals for FUNCTIONALS.
     """
     power = power_spectrogram(signal, config)
     keep = trim_silence(power, config.trim_db) if config.trim_db else slice(None)
@@ -300,7 +301,7 @@ PITCH_WIN = 640  # 40 ms: nearly three periods of the lowest F0
 PITCH_FFT = 1024  # zero-padded past PITCH_WIN + the longest period: no wrap-round
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)
 def _pitch_window() -> tuple[np.ndarray, np.ndarray]:
     w = scipy.signal.get_window("hann", PITCH_WIN, fftbins=False)
     acf = np.fft.irfft(np.abs(np.fft.rfft(w, PITCH_FFT)) ** 2)

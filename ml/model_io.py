@@ -22,7 +22,6 @@ def inference_copy(model):
 
 def _with_normaliser(model, norm):
     """Bake the MLP's feature standardisation into the saved model."""
-    model = inference_copy(model)
     if norm is None:
         return model
     import keras
@@ -48,7 +47,7 @@ def save_model(
     specs = []
     for model, norm, recipe in members:
         weights = f"{recipe.architecture}-{recipe.seed}.keras"
-        _with_normaliser(model, norm).save(tmp / weights)
+        _with_normaliser(inference_copy(model), norm).save(tmp / weights)
         specs.append(
             {
                 "architecture": recipe.architecture,

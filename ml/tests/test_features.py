@@ -9,7 +9,14 @@ import unittest
 import numpy as np
 
 from ml.audio import load_audio
-from ml.features import FeatureConfig, FeatureSet, extract_features, pitch_track, stats_dim
+from ml.features import (
+    VOICED_R,
+    FeatureConfig,
+    FeatureSet,
+    extract_features,
+    pitch_track,
+    stats_dim,
+)
 from ml.labels import Emotion
 from ml.tests.helpers import (
     TempDirMixin,
@@ -185,7 +192,7 @@ class PitchChannelTests(unittest.TestCase):
 
     def test_it_marks_unvoiced_frames_with_zero_pitch(self) -> None:
         x = extract_features(white_noise(1.0, seed=5), self.config)
-        unvoiced = x[:, -1] < 20 * 0.45
+        unvoiced = x[:, -1] < 20 * VOICED_R
         self.assertGreater(float(unvoiced.mean()), 0.9)
         self.assertTrue(np.all(x[unvoiced, -3:-1] == 0))
 
