@@ -104,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             fmax=args.fmax,
             norm=args.norm,
             pitch_channels=args.pitch_channels and fs is FeatureSet.LOGMEL,
+            voice_quality=args.voice_quality and fs is FeatureSet.FUNCTIONALS,
         )
         recipe = Recipe(
             architecture=arch,
@@ -286,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--pitch-channels",
         action="store_true",
         help="the cnn also gets pitch and voicing per frame",
+    )
+    tr.add_argument(
+        "--voice-quality",
+        action="store_true",
+        help="the functionals also describe voice quality and formants",
     )
     tr.add_argument("--score-on", default="ravdess", help="corpora scored in CV ('' = all)")
     tr.add_argument("--name", default="speechemotion")

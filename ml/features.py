@@ -51,6 +51,9 @@ class FeatureConfig:
     # LOGMEL only: three more channels per frame from the pitch track (absolute and
     # utterance-relative pitch of voiced frames, voicing strength), on the dB scale.
     pitch_channels: bool = False
+    # FUNCTIONALS only: also voice quality (harmonic amplitudes, spectral balance) and
+    # formants, see voice_functionals.
+    voice_quality: bool = False
 
     @property
     def frame_dim(self) -> int:
@@ -193,8 +196,9 @@ def extract_features(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
     power = power_spectrogram(signal, config)
     keep = trim_silence(power, config.trim_db) if config.trim_db else slice(None)
     if config.feature_set is FeatureSet.FUNCTIONALS:
-        f0, strength = pitch_track(signal, config, keep)
-        return functionals_features(power[keep], f0, strength, config)
+        spectra = short_spectra(signal, config, keep)
+        f0, strength = pitch_from_spectra(spectra, config)
+        return functionals_features(power[keep], f0, strength, config, spectra)
     power = power[keep]
     if config.feature_set is FeatureSet.STATS:
         return stats_features(power, config)
@@ -308,19 +312,11 @@ def _pitch_window() -> tuple[np.ndarray, np.ndarray]:
     return w.astype(np.float32), (acf / acf[0]).astype(np.float32)
 
 
-def pitch_track(
-    signal: np.ndarray, config: FeatureConfig, frames: slice = slice(None)
-) -> tuple[np.ndarray, np.ndarray]:
-    """F0 (Hz) and voicing strength (0..1) per frame, framed as :func:`power_spectrogram`
-    (only the ``frames`` wanted are computed).
-
-    The autocorrelation of each 40 ms frame is the inverse FFT of its power spectrum
-    (band-limited to fmax, so telephone audio gives the same track); dividing it by the
-    window's own autocorrelation and taking the highest peak between F0_MAX and F0_MIN
-    is Boersma's (1993) method.
-    """
-    sr, hop = config.sample_rate, config.hop_length
-    w, w_acf = _pitch_window()
+def short_spectra(signal: np.ndarray, config: FeatureConfig, frames: slice = slice(None)):
+    """Power spectra of 40 ms frames (hop as :func:`power_spectrogram`), zeroed above
+    fmax: [shape=(frames, PITCH_FFT // 2 + 1)]. Only the ``frames`` wanted are computed."""
+    hop = config.hop_length
+    w, _ = _pitch_window()
     x = np.pad(np.asarray(signal, np.float32), (PITCH_WIN // 2, PITCH_WIN // 2))
     if len(x) < PITCH_WIN:
         x = np.pad(x, (0, PITCH_WIN - len(x)))
@@ -328,8 +324,28 @@ def pitch_track(
     chunk = np.lib.stride_tricks.sliding_window_view(x, PITCH_WIN)[::hop][:n_frames][frames]
     chunk = chunk - chunk.mean(axis=1, keepdims=True)
     spec = scipy.fft.rfft(chunk * w, n=PITCH_FFT, axis=1, workers=1)
-    freqs = np.fft.rfftfreq(PITCH_FFT, 1.0 / sr)
-    p = (spec.real**2 + spec.imag**2) * (freqs <= config.fmax).astype(np.float32)
+    freqs = np.fft.rfftfreq(PITCH_FFT, 1.0 / config.sample_rate)
+    return (spec.real**2 + spec.imag**2) * (freqs <= config.fmax).astype(np.float32)
+
+
+def pitch_track(
+    signal: np.ndarray, config: FeatureConfig, frames: slice = slice(None)
+) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz) and voicing strength (0..1) per frame, framed as :func:`power_spectrogram`
+    (only the ``frames`` wanted are computed)."""
+    return pitch_from_spectra(short_spectra(signal, config, frames), config)
+
+
+def pitch_from_spectra(p: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """F0 and voicing strength from :func:`short_spectra`.
+
+    The autocorrelation of each 40 ms frame is the inverse FFT of its power spectrum
+    (band-limited to fmax, so telephone audio gives the same track); dividing it by the
+    window's own autocorrelation and taking the highest peak between F0_MAX and F0_MIN
+    is Boersma's (1993) method.
+    """
+    sr = config.sample_rate
+    _, w_acf = _pitch_window()
     acf = scipy.fft.irfft(p, n=PITCH_FFT, axis=1, workers=1)
     lo, hi = int(sr / F0_MAX), int(sr / F0_MIN)
     # Lags lo-1 .. hi+1, so that a peak can be told from a slope at either end.
@@ -382,6 +398,137 @@ def _spectral_descriptors(power: np.ndarray, config: FeatureConfig) -> np.ndarra
     return np.stack(cols, axis=1).astype(np.float32)
 
 
+LPC_ORDER = 10  # at 8 kHz: up to five resonances below 4 kHz
+ENVELOPE_BINS = 256
+
+
+def _levinson(r: np.ndarray, order: int) -> np.ndarray:
+    """Prediction polynomials [shape=(frames, order + 1)] from autocorrelations, every
+    frame at once (Levinson-Durbin)."""
+    n = len(r)
+    a = np.zeros((n, order + 1))
+    a[:, 0] = 1.0
+    err = r[:, 0].copy()
+    for i in range(1, order + 1):
+        k = -(a[:, :i] * r[:, i:0:-1]).sum(axis=1) / np.maximum(err, 1e-20)
+        a[:, 1 : i + 1] = a[:, 1 : i + 1] + k[:, None] * a[:, i - 1 :: -1][:, :i]
+        err = err * (1 - k**2)
+    return a
+
+
+def formants(p: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """F1-F3 and their bandwidths (Hz) per frame from :func:`short_spectra`:
+    [shape=(frames, 6)], NaN where fewer than three resonances were found.
+
+    The band below fmax is treated as the spectrum of a signal sampled at 2 fmax, so the
+    linear prediction spends its poles where the features look; pre-emphasis flattens
+    the glottal tilt first.
+    """
+    freqs = np.fft.rfftfreq(PITCH_FFT, 1.0 / config.sample_rate)
+    band = freqs <= config.fmax
+    fs = 2 * config.fmax
+    w = np.pi * freqs[band] / config.fmax
+    pre = np.abs(1 - 0.97 * np.exp(-1j * w)) ** 2
+    r = np.fft.irfft(p[:, band] * pre, axis=1)[:, : LPC_ORDER + 1]
+    r[:, 1:] *= np.exp(-0.5 * (2 * np.pi * 60 / fs * np.arange(1, LPC_ORDER + 1)) ** 2)
+    a = _levinson(r.astype(np.float64), LPC_ORDER)
+    # Peaks of the prediction envelope 1/|A|^2 on a 256-point grid (15.6 Hz at 8 kHz),
+    # refined by a parabola through the dB values; a resonance's -3 dB bandwidth follows
+    # from the curvature there: B = sqrt(-80 / (ln 10 * d2)), d2 in dB per Hz^2.
+    env = -10 * np.log10(np.abs(np.fft.rfft(a, n=2 * ENVELOPE_BINS, axis=1)) ** 2 + 1e-12)
+    step = fs / (2 * ENVELOPE_BINS)
+    left, mid, right = env[:, :-2], env[:, 1:-1], env[:, 2:]
+    peak = (mid > left) & (mid >= right)
+    grid = (np.arange(1, env.shape[1] - 1)) * step
+    peak &= (grid > 90) & (grid < config.fmax - 90)
+    rank = np.cumsum(peak, axis=1)
+    out = np.full((len(a), 6), np.nan)
+    for j in range(3):
+        hit = peak & (rank == j + 1)
+        found = hit.any(axis=1)
+        k = hit.argmax(axis=1)
+        rows = np.arange(len(a))
+        y0, y1, y2 = left[rows, k], mid[rows, k], right[rows, k]
+        d2 = y0 - 2 * y1 + y2
+        shift = np.where(d2 < 0, 0.5 * (y0 - y2) / np.where(d2 < 0, d2, -1.0), 0.0)
+        out[found, j] = grid[k[found]] + np.clip(shift[found], -0.5, 0.5) * step
+        curv = np.minimum(d2, -1e-6) / step**2
+        out[found, 3 + j] = np.sqrt(-80 / (np.log(10) * curv[found]))
+    out[np.isnan(out[:, :3]).any(axis=1)] = np.nan
+    return out
+
+
+def _regress(db: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Slope of each row of ``db`` against ``x``."""
+    xc = x - x.mean()
+    return ((db - db.mean(axis=1, keepdims=True)) * xc).sum(axis=1) / max((xc**2).sum(), 1e-12)
+
+
+N_HARMONICS = 8
+
+
+def voice_descriptors(p: np.ndarray, f0: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Voice-quality descriptors per frame from :func:`short_spectra` and the pitch
+    track: [shape=(frames, 9)], in dB (slopes in dB per octave or per kHz).
+
+    H1-H2 and H1-H4 (breathy voices have a strong first harmonic, pressed ones a weak
+    one), the first harmonic and the harmonics against all energy below fmax, the slope
+    of the harmonic amplitudes, the alpha ratio (below against above 1 kHz), the
+    Hammarberg index (strongest peak below against above 2 kHz) and the spectral slopes
+    0-500 Hz and 500-1500 Hz, as eGeMAPS (Eyben et al., 2016) defines them.
+    """
+    df = config.sample_rate / PITCH_FFT
+    freqs = np.fft.rfftfreq(PITCH_FFT, 1.0 / config.sample_rate)
+    eps = max(float(p.max()), 1e-20) * 1e-10
+    n_bins = p.shape[1]
+    centre = np.rint(f0[:, None] * np.arange(1, N_HARMONICS + 1) / df).astype(int)
+    offsets = np.arange(-2, 3)
+    idx = np.clip(centre[:, :, None] + offsets, 0, n_bins - 1)
+    rows = np.arange(len(p))[:, None, None]
+    harm = p[rows, idx].max(axis=2)  # [frames, harmonics]
+    below = (centre * df <= config.fmax).astype(np.float64)
+    harm_db = 10 * np.log10(harm + eps)
+    total = p.sum(axis=1) + eps
+
+    def db(x):
+        return 10 * np.log10(x + eps)
+
+    k = np.log2(np.arange(1, N_HARMONICS + 1))
+    harm_slope = _regress(np.where(below > 0, harm_db, harm_db[:, :1]), k)
+    low = p[:, (freqs >= 50) & (freqs < 1000)].sum(axis=1)
+    high = p[:, (freqs >= 1000) & (freqs <= config.fmax)].sum(axis=1)
+    hammarberg = db(p[:, freqs < 2000].max(axis=1)) - db(
+        p[:, (freqs >= 2000) & (freqs <= config.fmax)].max(axis=1)
+    )
+    spec_db = db(p)
+    lo_band = (freqs >= 0) & (freqs < 500)
+    mid_band = (freqs >= 500) & (freqs < 1500)
+    cols = [
+        harm_db[:, 0] - harm_db[:, 1],
+        harm_db[:, 0] - harm_db[:, 3],
+        harm_db[:, 0] - db(total),
+        db((harm * below).sum(axis=1)) - db(total),
+        harm_slope,
+        db(low) - db(high),
+        hammarberg,
+        _regress(spec_db[:, lo_band], freqs[lo_band] / 1000),
+        _regress(spec_db[:, mid_band], freqs[mid_band] / 1000),
+    ]
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def voice_functionals(
+    p: np.ndarray, f0: np.ndarray, voiced: np.ndarray, config: FeatureConfig
+) -> np.ndarray:
+    """Functionals of the voice-quality descriptors and formants over voiced frames (and
+    their deltas), and of the spectral balance over unvoiced ones."""
+    vq = voice_descriptors(p, f0, config)
+    lld = np.concatenate([vq[voiced], formants(p[voiced], config)], axis=1)
+    lld = lld[np.isfinite(lld).all(axis=1)]
+    unvoiced = vq[~voiced][:, 5:]
+    return np.concatenate([_functionals(lld), _functionals(_deltas(lld)), _functionals(unvoiced)])
+
+
 def _runs(mask: np.ndarray) -> np.ndarray:
     """Lengths of the runs of True in a boolean vector."""
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
@@ -390,11 +537,16 @@ def _runs(mask: np.ndarray) -> np.ndarray:
 
 
 def functionals_features(
-    power: np.ndarray, f0: np.ndarray, strength: np.ndarray, config: FeatureConfig
+    power: np.ndarray,
+    f0: np.ndarray,
+    strength: np.ndarray,
+    config: FeatureConfig,
+    spectra: np.ndarray | None = None,
 ) -> np.ndarray:
     """Statistics of spectral, cepstral, loudness and voice descriptors and their deltas.
 
-    ``f0`` and ``strength`` come from :func:`pitch_track`, one value per row of ``power``.
+    ``f0`` and ``strength`` come from :func:`pitch_track`, one value per row of ``power``;
+    ``spectra`` (from :func:`short_spectra`) is needed when ``config.voice_quality``.
     """
     basis = _mel_basis(config.sample_rate, config.n_fft, N_BANDS, config.fmin, config.fmax)
     mel = power @ basis.T
@@ -442,4 +594,6 @@ def functionals_features(
             np.float32,
         )
     )
+    if config.voice_quality:
+        parts.append(voice_functionals(spectra, f0, voiced, config))
     return np.nan_to_num(np.concatenate(parts)).astype(np.float32)

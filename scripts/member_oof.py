@@ -9,6 +9,7 @@ weights come from here:
     python scripts/member_oof.py fit func-mix --arch func --seed 1338 --mixup 0.2
     python scripts/member_oof.py fit func-ls --arch func --seed 1338 --label-smoothing 0.1
     python scripts/member_oof.py fit cnn-pitch --arch cnn --seed 1337 --pitch-channels
+    python scripts/member_oof.py fit func-vq --arch func --seed 1338 --voice-quality
     python scripts/member_oof.py score cnn func-mix func-ls --cnn-weights 0.25 0.33 0.5
 
 Logits go to build/oof/<name>.npz. Data: RAVDESS + SAVEE, 5 actor-disjoint folds, only
@@ -43,7 +44,9 @@ def fit(args: argparse.Namespace) -> None:
     items = corpus(args.data / "ravdess") + corpus(args.data / "savee")
     fs = Architecture(args.arch).feature_set
     config = FeatureConfig(
-        feature_set=fs, pitch_channels=args.pitch_channels and fs is FeatureSet.LOGMEL
+        feature_set=fs,
+        pitch_channels=args.pitch_channels and fs is FeatureSet.LOGMEL,
+        voice_quality=args.voice_quality and fs is FeatureSet.FUNCTIONALS,
     )
     recipe = Recipe(
         architecture=args.arch,
@@ -105,6 +108,7 @@ def main() -> None:
     f.add_argument("--mixup", type=float, default=0.0)
     f.add_argument("--label-smoothing", type=float, default=0.0)
     f.add_argument("--pitch-channels", action="store_true")
+    f.add_argument("--voice-quality", action="store_true")
     f.add_argument("--data", type=Path, default=DATA)
     f.set_defaults(run=fit)
     s = sub.add_parser("score", help="UA of every combination of saved members")

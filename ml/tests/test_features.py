@@ -14,8 +14,12 @@ from ml.features import (
     FeatureConfig,
     FeatureSet,
     extract_features,
+    formants,
+    pitch_from_spectra,
     pitch_track,
+    short_spectra,
     stats_dim,
+    voice_descriptors,
 )
 from ml.labels import Emotion
 from ml.tests.helpers import (
@@ -173,6 +177,63 @@ class PitchTests(unittest.TestCase):
         self.assertGreater(len(voiced), 50)
         self.assertLess(float(np.median(voiced[:20])), 150)
         self.assertGreater(float(np.median(voiced[-20:])), 210)
+
+
+def _vowel(f0: float, resonances: tuple[tuple[float, float], ...], sr: int = 16000):
+    """A pulse train at ``f0`` through two-pole resonators (frequency, bandwidth in Hz)."""
+    import scipy.signal
+
+    x = np.zeros(sr, np.float64)
+    x[:: int(round(sr / f0))] = 1.0
+    for freq, bw in resonances:
+        r = np.exp(-np.pi * bw / sr)
+        x = scipy.signal.lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * freq / sr), r * r], x)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+class VoiceQualityTests(unittest.TestCase):
+    config = FeatureConfig(feature_set=FeatureSet.FUNCTIONALS, voice_quality=True)
+
+    def _descriptors(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = short_spectra(signal, self.config)
+        f0, _ = pitch_from_spectra(p, self.config)
+        return voice_descriptors(p, f0, self.config)[5:-5], formants(p, self.config)[5:-5]
+
+    def test_it_finds_the_formants_of_a_vowel(self) -> None:
+        for f0, vowel in ((110.0, (730, 1090, 2440)), (210.0, (660, 1700, 2600))):
+            with self.subTest(f0=f0, vowel=vowel):
+                signal = _vowel(f0, tuple((f, 60 + f / 20) for f in vowel))
+                _, fm = self._descriptors(signal)
+                found = np.nanmedian(fm[:, :3], axis=0)
+                np.testing.assert_allclose(found, vowel, rtol=0.08)
+                # Bandwidths of the right order (here 90-190 Hz; harmonics blur them).
+                bandwidths = np.nanmedian(fm[:, 3:], axis=0)
+                self.assertTrue(np.all((bandwidths > 30) & (bandwidths < 600)), bandwidths)
+
+    def test_it_measures_the_first_harmonics_against_each_other(self) -> None:
+        # _voice's harmonics fall as 1/k: H1-H2 is 6 dB, H1-H4 12 dB.
+        vq, _ = self._descriptors(_voice(150.0))
+        h1h2, h1h4 = np.median(vq[:, 0]), np.median(vq[:, 1])
+        self.assertAlmostEqual(float(h1h2), 20 * np.log10(2), delta=1.5)
+        self.assertAlmostEqual(float(h1h4), 20 * np.log10(4), delta=1.5)
+        # A pressed voice (strong second harmonic) turns the sign.
+        t = np.arange(16000) / 16000
+        pressed = (0.1 * np.sin(2 * np.pi * 150 * t) + 0.3 * np.sin(2 * np.pi * 300 * t)).astype(
+            np.float32
+        )
+        vq, _ = self._descriptors(pressed)
+        self.assertLess(float(np.median(vq[:, 0])), -6)
+
+    def test_it_appends_voice_quality_to_the_functionals(self) -> None:
+        signal = _loud_take()
+        plain = extract_features(signal, FeatureConfig(feature_set=FeatureSet.FUNCTIONALS))
+        x = extract_features(signal, self.config)
+        self.assertGreater(len(x), len(plain) + 500)
+        np.testing.assert_array_equal(x[: len(plain)], plain)
+        self.assertTrue(np.all(np.isfinite(x)))
+        # Every descriptor is a ratio or a frequency: a quieter copy gives the same values.
+        np.testing.assert_allclose(extract_features(0.1 * signal, self.config), x, atol=0.02)
+        self.assertEqual(len(extract_features(silence(1.0), self.config)), len(x))
 
 
 class PitchChannelTests(unittest.TestCase):
