@@ -49,7 +49,7 @@ help:
 	@echo "make migrations-check  fail if models changed without a migration"
 	@echo "make bench             every bench, short settings, one table of figures (BENCH_ARGS=--full)"
 	@echo "make train             python -m ml train (TRAIN_ARGS=...)"
-	@echo "make model             retrain the bundled model (fixed seed, about 25 min)"
+	@echo "make model             retrain the bundled model (fixed seed, about 45 min)"
 	@echo "make db                print the DATABASE_URL (starting a private cluster if needed)"
 	@echo "make clean-db          stop the private PostgreSQL cluster in .pgdata/"
 
@@ -148,7 +148,7 @@ train: venv
 # (figures printed and saved in meta.json), then the final fit on every speaker.
 MODEL_DATA ?= ../shared/data
 model: venv
-	@$(PY) -m ml train --arch cnn+func+func --seed 1337 \
+	@$(PY) -m ml train --arch cnn+func+func --voice-quality --seed 1337 \
 		--data $(MODEL_DATA)/ravdess $(MODEL_DATA)/savee --out ml/models/bundled $(TRAIN_ARGS)
 
 # Stops only the private cluster that ensure_db.py started; the data in .pgdata/ stays.

@@ -500,9 +500,10 @@ def voice_descriptors(p: np.ndarray, f0: np.ndarray, config: FeatureConfig) -> n
     hammarberg = db(p[:, freqs < 2000].max(axis=1)) - db(
         p[:, (freqs >= 2000) & (freqs <= config.fmax)].max(axis=1)
     )
-    spec_db = db(p)
-    lo_band = (freqs >= 0) & (freqs < 500)
-    mid_band = (freqs >= 500) & (freqs < 1500)
+    n_low = int(np.searchsorted(freqs, 1500))
+    spec_db = db(p[:, :n_low])
+    lo_band = freqs[:n_low] < 500
+    mid_band = freqs[:n_low] >= 500
     cols = [
         harm_db[:, 0] - harm_db[:, 1],
         harm_db[:, 0] - harm_db[:, 3],
@@ -511,8 +512,8 @@ def voice_descriptors(p: np.ndarray, f0: np.ndarray, config: FeatureConfig) -> n
         harm_slope,
         db(low) - db(high),
         hammarberg,
-        _regress(spec_db[:, lo_band], freqs[lo_band] / 1000),
-        _regress(spec_db[:, mid_band], freqs[mid_band] / 1000),
+        _regress(spec_db[:, lo_band], freqs[:n_low][lo_band] / 1000),
+        _regress(spec_db[:, mid_band], freqs[:n_low][mid_band] / 1000),
     ]
     return np.stack(cols, axis=1).astype(np.float32)
 
