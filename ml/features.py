@@ -312,6 +312,12 @@ def _pitch_window() -> tuple[np.ndarray, np.ndarray]:
     return w.astype(np.float32), (acf / acf[0]).astype(np.float32)
 
 
+@lru_cache(maxsize=4)
+def _short_freqs(sr: int) -> np.ndarray:
+    """Frequencies (Hz) of the bins of :func:`short_spectra`."""
+    return np.fft.rfftfreq(PITCH_FFT, 1.0 / sr)
+
+
 def short_spectra(signal: np.ndarray, config: FeatureConfig, frames: slice = slice(None)):
     """Power spectra of 40 ms frames (hop as :func:`power_spectrogram`), zeroed above
     fmax: [shape=(frames, PITCH_FFT // 2 + 1)]. Only the ``frames`` wanted are computed."""
@@ -324,7 +330,7 @@ def short_spectra(signal: np.ndarray, config: FeatureConfig, frames: slice = sli
     chunk = np.lib.stride_tricks.sliding_window_view(x, PITCH_WIN)[::hop][:n_frames][frames]
     chunk = chunk - chunk.mean(axis=1, keepdims=True)
     spec = scipy.fft.rfft(chunk * w, n=PITCH_FFT, axis=1, workers=1)
-    freqs = np.fft.rfftfreq(PITCH_FFT, 1.0 / config.sample_rate)
+    freqs = _short_freqs(config.sample_rate)
     return (spec.real**2 + spec.imag**2) * (freqs <= config.fmax).astype(np.float32)
 
 
@@ -367,6 +373,12 @@ def pitch_from_spectra(p: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray
     return (sr / period).astype(np.float32), np.clip(b, 0.0, 1.0).astype(np.float32)
 
 
+def _regress(db: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Slope of each row of ``db`` against ``x``."""
+    xc = x - x.mean()
+    return ((db - db.mean(axis=1, keepdims=True)) * xc).sum(axis=1) / max((xc**2).sum(), 1e-12)
+
+
 def _spectral_descriptors(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Per-frame spectral shape below fmax: [shape=(frames, 13)], all independent of gain."""
     freqs = np.fft.rfftfreq(config.n_fft, 1.0 / config.sample_rate)
@@ -386,8 +398,7 @@ def _spectral_descriptors(power: np.ndarray, config: FeatureConfig) -> np.ndarra
     entropy = -(pn * np.log(pn)).sum(axis=1) / np.log(pn.shape[1])
     db = 10 * np.log10(p)
     flatness = db.mean(axis=1) - 10 * np.log10(p.mean(axis=1))
-    fc = f - f.mean()
-    slope = ((db - db.mean(axis=1, keepdims=True)) * fc).sum(axis=1) / (fc**2).sum()
+    slope = _regress(db, f)
     cum = np.cumsum(pn, axis=1)
     rolloff = [f[np.minimum((cum < q).sum(axis=1), len(f) - 1)] for q in (0.25, 0.5, 0.75, 0.9)]
     flux = np.concatenate([[0.0], np.sqrt((np.diff(pn, axis=0) ** 2).sum(axis=1))])
@@ -424,7 +435,7 @@ def formants(p: np.ndarray, config: FeatureConfig) -> np.ndarray:
     linear prediction spends its poles where the features look; pre-emphasis flattens
     the glottal tilt first.
     """
-    freqs = np.fft.rfftfreq(PITCH_FFT, 1.0 / config.sample_rate)
+    freqs = _short_freqs(config.sample_rate)
     band = freqs <= config.fmax
     fs = 2 * config.fmax
     w = np.pi * freqs[band] / config.fmax
@@ -443,11 +454,11 @@ def formants(p: np.ndarray, config: FeatureConfig) -> np.ndarray:
     peak &= (grid > 90) & (grid < config.fmax - 90)
     rank = np.cumsum(peak, axis=1)
     out = np.full((len(a), 6), np.nan)
+    rows = np.arange(len(a))
     for j in range(3):
         hit = peak & (rank == j + 1)
         found = hit.any(axis=1)
         k = hit.argmax(axis=1)
-        rows = np.arange(len(a))
         y0, y1, y2 = left[rows, k], mid[rows, k], right[rows, k]
         d2 = y0 - 2 * y1 + y2
         shift = np.where(d2 < 0, 0.5 * (y0 - y2) / np.where(d2 < 0, d2, -1.0), 0.0)
@@ -456,12 +467,6 @@ def formants(p: np.ndarray, config: FeatureConfig) -> np.ndarray:
         out[found, 3 + j] = np.sqrt(-80 / (np.log(10) * curv[found]))
     out[np.isnan(out[:, :3]).any(axis=1)] = np.nan
     return out
-
-
-def _regress(db: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Slope of each row of ``db`` against ``x``."""
-    xc = x - x.mean()
-    return ((db - db.mean(axis=1, keepdims=True)) * xc).sum(axis=1) / max((xc**2).sum(), 1e-12)
 
 
 N_HARMONICS = 8
@@ -478,7 +483,7 @@ def voice_descriptors(p: np.ndarray, f0: np.ndarray, config: FeatureConfig) -> n
     0-500 Hz and 500-1500 Hz, as eGeMAPS (Eyben et al., 2016) defines them.
     """
     df = config.sample_rate / PITCH_FFT
-    freqs = np.fft.rfftfreq(PITCH_FFT, 1.0 / config.sample_rate)
+    freqs = _short_freqs(config.sample_rate)
     eps = max(float(p.max()), 1e-20) * 1e-10
     n_bins = p.shape[1]
     centre = np.rint(f0[:, None] * np.arange(1, N_HARMONICS + 1) / df).astype(int)
