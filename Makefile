@@ -56,12 +56,13 @@ help:
 venv: $(STAMP)
 
 # The stamp is newer than requirements.txt once the install succeeded.
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	@if ! "$(PY)" -c "" 2>/dev/null; then
 		echo "make: creating $(VENV) with $(PYTHON_BOOTSTRAP)"
 		"$(PYTHON_BOOTSTRAP)" -m venv --clear "$(VENV)"
 	fi
 	"$(PY)" -m pip install --disable-pip-version-check -r requirements.txt
+	"$(PY)" -m pip install --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch "$(STAMP)"
 
 db: venv

@@ -1,6 +1,7 @@
 """Corpora on disk and the speaker-disjoint folds used to judge a model.
 
-RAVDESS: ``Actor_NN/03-01-EE-II-SS-RR-AA.flac``; SAVEE: ``SPEAKER/SPEAKER_<code><nn>.flac``.
+RAVDESS: ``Actor_NN/03-01-EE-II-SS-RR-AA.flac``; SAVEE: ``SPEAKER/SPEAKER_<code><nn>.flac``;
+EMOVO: ``SPEAKER/<emo>-<speaker>-<sentence>.flac``; CASIA: ``SPEAKER/<emotion>/<nnn>.flac``.
 A random split by file puts the same voice in training and test and overstates accuracy
 by 20 points or more, so every split here is by speaker.
 """
@@ -19,6 +20,25 @@ from ml.labels import EMOTIONS, Emotion
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 _RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _SAVEE = re.compile(r"^([A-Z]{2})_(sa|su|a|d|f|h|n)(\d\d)$")
+_EMOVO = re.compile(r"^(neu|gio|tri|rab|pau|dis|sor)-([fm][1-3])-(\w+)$")
+_EMOVO_CODES = {
+    "neu": Emotion.NEUTRAL,
+    "gio": Emotion.HAPPY,
+    "tri": Emotion.SAD,
+    "rab": Emotion.ANGRY,
+    "pau": Emotion.FEARFUL,
+    "dis": Emotion.DISGUST,
+    "sor": Emotion.SURPRISED,
+}
+_CASIA_FOLDERS = {
+    "neutral": Emotion.NEUTRAL,
+    "happy": Emotion.HAPPY,
+    "sad": Emotion.SAD,
+    "angry": Emotion.ANGRY,
+    "fear": Emotion.FEARFUL,
+    "surprise": Emotion.SURPRISED,
+}
+_CASIA_FEMALE = {"liuchanhg", "zhaoquanyin"}
 _SAVEE_CODES = {
     "a": Emotion.ANGRY,
     "d": Emotion.DISGUST,
@@ -74,12 +94,46 @@ def savee(root: str | Path) -> list[Utterance]:
     return out
 
 
+def emovo(root: str | Path) -> list[Utterance]:
+    out = []
+    for path in sorted(Path(root).rglob("*")):
+        m = _EMOVO.match(path.stem) if path.suffix.lower() in AUDIO_SUFFIXES else None
+        if m:
+            code, speaker = m.group(1), m.group(2)
+            out.append(
+                Utterance(path, _EMOVO_CODES[code], f"emovo:{speaker}", "emovo", speaker[0] == "f")
+            )
+    return out
+
+
+def casia(root: str | Path) -> list[Utterance]:
+    out = []
+    for path in sorted(Path(root).rglob("*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.stem.isdigit():
+            continue
+        emotion = _CASIA_FOLDERS.get(path.parent.name)
+        if emotion is not None:
+            speaker = path.parent.parent.name
+            out.append(
+                Utterance(path, emotion, f"casia:{speaker}", "casia", speaker in _CASIA_FEMALE)
+            )
+    return out
+
+
 def corpus(root: str | Path) -> list[Utterance]:
-    """Every labelled utterance under ``root``, RAVDESS or SAVEE naming."""
-    items = ravdess(root) + savee(root)
+    """Every labelled utterance under ``root``: RAVDESS, SAVEE, EMOVO or CASIA naming."""
+    items = ravdess(root) + savee(root) + emovo(root) + casia(root)
     if not items:
-        raise FileNotFoundError(f"no RAVDESS or SAVEE recordings found under {root}")
+        raise FileNotFoundError(f"no RAVDESS, SAVEE, EMOVO or CASIA recordings found under {root}")
     return items
+
+
+def corpus_classes(items: Sequence[Utterance]) -> dict[str, set[int]]:
+    """The label indices each corpus has."""
+    out: dict[str, set[int]] = {}
+    for u in items:
+        out.setdefault(u.corpus, set()).add(u.label)
+    return out
 
 
 def ravdess_folds(actors: Iterable[int], n_folds: int = 5) -> list[list[int]]:

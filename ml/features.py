@@ -31,6 +31,8 @@ class FeatureSet(StrEnum):
     STATS = "stats"
     LOGMEL = "logmel"
     FUNCTIONALS = "functionals"
+    # Whisper tiny.en's encoder, mean and s.d. over time (ml/encoder.py): 768 values.
+    ENCODER = "encoder"
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,16 @@ def extract_features(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
     signal : np.ndarray [shape=(n,)] mono float32 at sr=config.sample_rate.
     Returns [shape=(stats_dim,)] for STATS, [shape=(frames, config.frame_dim)] for LOGMEL,
-    a vector of functionals for FUNCTIONALS.
+    a vector of functionals for FUNCTIONALS, [shape=(768,)] for ENCODER.
     """
     power = power_spectrogram(signal, config)
     keep = trim_silence(power, config.trim_db) if config.trim_db else slice(None)
+    if config.feature_set is FeatureSet.ENCODER:
+        from ml.encoder import embedding
+
+        hop = config.hop_length
+        start, stop, _ = keep.indices(len(power))
+        return embedding(signal[start * hop : stop * hop + config.win_length])
     if config.feature_set is FeatureSet.FUNCTIONALS:
         spectra = short_spectra(signal, config, keep)
         f0, strength = pitch_from_spectra(spectra, config)

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from ml.data import (
     Utterance,
+    casia,
     corpus,
+    corpus_classes,
+    emovo,
     parse_ravdess_name,
     ravdess,
     ravdess_folds,
@@ -95,6 +98,32 @@ class CorpusTests(TempDirMixin, unittest.TestCase):
         self.assertEqual({u.speaker for u in items}, {"savee:JK"})
         self.assertFalse(any(u.female for u in items))  # SAVEE's four speakers are men
 
+    def test_it_lists_emovo_files_by_name(self) -> None:
+        root = self.tmp / "emovo"
+        codes = {"neu": Emotion.NEUTRAL, "gio": Emotion.HAPPY, "tri": Emotion.SAD,
+                 "rab": Emotion.ANGRY, "pau": Emotion.FEARFUL, "dis": Emotion.DISGUST,
+                 "sor": Emotion.SURPRISED}  # fmt: skip
+        _touch(root, *(f"f2/{code}-f2-b1.flac" for code in codes), "m3/sor-m3-n5.flac")
+        _touch(root, "f2/xyz-f2-b1.flac", "f2/neu-f2-b1.txt")
+        items = emovo(root)
+        self.assertEqual(len(items), 8)
+        self.assertEqual({u.path.stem[:3]: u.emotion for u in items}, codes)
+        female = {u.speaker: u.female for u in items}
+        self.assertEqual(female, {"emovo:f2": True, "emovo:m3": False})
+
+    def test_it_lists_casia_files_by_folder(self) -> None:
+        root = self.tmp / "casia"
+        _touch(root, "wangzhe/fear/201.flac", "liuchanhg/surprise/230.flac")
+        _touch(root, "wangzhe/bored/201.flac", "wangzhe/fear/notes.flac")
+        items = casia(root)
+        self.assertEqual(
+            [(u.speaker, u.emotion, u.female) for u in items],
+            [
+                ("casia:liuchanhg", Emotion.SURPRISED, True),
+                ("casia:wangzhe", Emotion.FEARFUL, False),
+            ],
+        )
+
     def test_it_refuses_a_folder_without_recordings(self) -> None:
         empty = self.tmp / "empty"
         empty.mkdir()
@@ -107,6 +136,13 @@ class CorpusTests(TempDirMixin, unittest.TestCase):
         per_corpus = Counter(u.corpus for u in items)
         self.assertEqual(per_corpus["ravdess"], 1200)  # actors 01-20, 60 takes each
         self.assertEqual(per_corpus["savee"], 480)
+        self.assertEqual(per_corpus["emovo"], 588)
+        self.assertEqual(per_corpus["casia"], 1200)
+        self.assertEqual(len({u.speaker for u in items}), 34)
+        classes = corpus_classes(items)
+        self.assertEqual(len(classes["ravdess"]), 8)  # only RAVDESS has calm
+        self.assertEqual(len(classes["emovo"]), 7)
+        self.assertNotIn(EMOTIONS.index(Emotion.DISGUST), classes["casia"])
         actors = Counter(u.speaker for u in items if u.corpus == "ravdess")
         self.assertEqual(sorted(actors), [f"ravdess:{a:02d}" for a in range(1, 21)])
         self.assertEqual(set(actors.values()), {60})

