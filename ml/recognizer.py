@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from ml.errors import AudioTooShortError, ModelLoadError
 from ml.features import FeatureConfig, FeatureSet, extract_features
 from ml.labels import EMOTION_NAMES, Emotion
 from ml.metrics import softmax
+from ml.verdict import DEFAULT_RULE, ClarityRule, Verdict
 
 FORMAT = "speechemotion-model"
 VERSION = 1
@@ -37,14 +38,20 @@ BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "bundled"
 
 @dataclass(frozen=True)
 class Prediction:
-    """The top emotion, its probability, and the probabilities of all eight (sum 1)."""
+    """The top emotion, its probability, and the probabilities of all eight (sum 1).
+
+    ``clarity`` judges whether the top emotion is clear enough to be named (:attr:`verdict`);
+    a model's own rule comes from its meta.json (``ml.verdict.rule_from_meta``) and is set
+    with :meth:`with_clarity`.
+    """
 
     emotion: Emotion
     confidence: float
     probabilities: dict[str, float]
+    clarity: ClarityRule = field(default=DEFAULT_RULE, compare=False, repr=False)
 
     @classmethod
-    def from_probs(cls, probs: np.ndarray) -> Prediction:
+    def from_probs(cls, probs: np.ndarray, *, clarity: ClarityRule = DEFAULT_RULE) -> Prediction:
         probs = np.asarray(probs, dtype=np.float64)
         probs = probs / probs.sum()
         top = int(np.argmax(probs))
@@ -52,13 +59,25 @@ class Prediction:
             emotion=Emotion(EMOTION_NAMES[top]),
             confidence=float(probs[top]),
             probabilities={n: float(p) for n, p in zip(EMOTION_NAMES, probs, strict=True)},
+            clarity=clarity,
         )
 
+    def with_clarity(self, clarity: ClarityRule) -> Prediction:
+        return replace(self, clarity=clarity)
+
+    @property
+    def verdict(self) -> Verdict:
+        """Clear (the top emotion), mixed (the top two) or unclear, by ``clarity``."""
+        return self.clarity.judge(self.probabilities)
+
     def to_dict(self) -> dict[str, Any]:
+        verdict = self.verdict
         return {
             "emotion": self.emotion.value,
             "confidence": round(self.confidence, 6),
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+            "clear": verdict.clear,
+            "verdict": verdict.text,
         }
 
 
