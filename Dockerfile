@@ -21,6 +21,8 @@ COPY speechemotion/ speechemotion/
 COPY analyzer/ analyzer/
 COPY ml/ ml/
 COPY templates/ templates/
+# The model card, served read-only at /model/ and linked beside every result.
+COPY docs/MODEL_CARD.md docs/MODEL_CARD.md
 
 # The admin's CSS and JavaScript, hashed and compressed for whitenoise to serve. The
 # settings refuse to load in production without a key and hosts; these two exist for

@@ -50,14 +50,14 @@ class SegmentInline(admin.TabularInline):
 class AnalysisAdmin(admin.ModelAdmin):
     list_display = (
         "original_name",
-        "emotion",
+        "headline_display",
         "confidence_display",
         "duration_display",
         "status",
         "owner",
         "created_at",
     )
-    list_filter = ("emotion", "status", "model_name")
+    list_filter = ("verdict", "emotion", "status", "model_name")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
     search_fields = ("original_name", "sha256")
@@ -72,10 +72,14 @@ class AnalysisAdmin(admin.ModelAdmin):
                     "status",
                     "progress_display",
                     "error_message",
+                    "headline_display",
+                    "verdict",
                     "emotion",
                     "confidence_display",
+                    "mixed_with",
                     "probability_table",
                     "distribution_table",
+                    "clarity",
                     "model_name",
                     "model_sha256",
                     "processing_ms",
@@ -110,6 +114,10 @@ class AnalysisAdmin(admin.ModelAdmin):
         except FileNotFoundError:
             raise Http404("The recording is missing.") from None
 
+    @admin.display(description="Result", ordering="emotion")
+    def headline_display(self, obj: Analysis) -> str:
+        return obj.headline or "–"
+
     @admin.display(description="Confidence", ordering="confidence")
     def confidence_display(self, obj: Analysis) -> str:
         return percent(obj.confidence)
@@ -139,11 +147,11 @@ class AnalysisAdmin(admin.ModelAdmin):
     def progress_display(self, obj: Analysis) -> str:
         return f"{obj.segments_done} of {obj.segments_total} segments"
 
-    @admin.display(description="Probabilities")
+    @admin.display(description="Probabilities (the headline is the first)")
     def probability_table(self, obj: Analysis) -> SafeString | str:
         if not obj.probabilities:
             return "–"
-        return _emotion_table("Probability", obj.probability_rows())
+        return _emotion_table("Probability", obj.ranked_probability_rows())
 
     @admin.display(description="Share of the speaking time")
     def distribution_table(self, obj: Analysis) -> SafeString | str:

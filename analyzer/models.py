@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import cached_property
 from pathlib import PurePath
 
 from django.conf import settings
@@ -9,10 +10,20 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from ml.card import ModelCard
 from ml.labels import EMOTIONS, Emotion
+from ml.verdict import DEFAULT_RULE, ClarityRule, Verdict, VerdictKind
 
 EmotionChoice = models.TextChoices(
     "EmotionChoice", [(emotion.name, (emotion.value, emotion.label)) for emotion in EMOTIONS]
+)
+VerdictChoice = models.TextChoices(
+    "VerdictChoice",
+    [
+        ("CLEAR", (VerdictKind.CLEAR.value, "Clear")),
+        ("MIXED", (VerdictKind.MIXED.value, "Mixed")),
+        ("UNCLEAR", (VerdictKind.UNCLEAR.value, "No clear emotion")),
+    ],
 )
 
 _SAFE_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
@@ -59,21 +70,56 @@ class Analysis(models.Model):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error_message = models.TextField(blank=True)
-    # The overall result, derived from the segments (see services.analysis_run).
+    # The overall result, derived from the segments (see services.analysis_run): the
+    # headline is the top of ``probabilities``, the bars the result page shows.
     emotion = models.CharField(
         max_length=16,
         choices=EmotionChoice.choices,
         blank=True,
-        help_text="The emotion with the largest share of the speaking time.",
+        help_text="The top of the probabilities: the emotion with the highest mean probability.",
     )
     confidence = models.FloatField(
-        null=True, blank=True, help_text="Mean probability of that emotion over the speech."
+        null=True,
+        blank=True,
+        help_text="That emotion's probability, exactly as its bar shows it.",
     )
     probabilities = models.JSONField(
-        default=dict, blank=True, help_text="Speaking-time-weighted mean of the segments'."
+        default=dict,
+        blank=True,
+        help_text="Mean of the segments' probabilities, weighted by their speaking time.",
     )
     distribution = models.JSONField(
-        default=dict, blank=True, help_text="Share of the speaking time per emotion (sum 1)."
+        default=dict,
+        blank=True,
+        help_text=(
+            "Share of the speaking time per emotion (sum 1): how long each emotion led a "
+            "segment. A separate figure; it may put another emotion first."
+        ),
+    )
+    verdict = models.CharField(
+        max_length=8,
+        choices=VerdictChoice.choices,
+        blank=True,
+        help_text=(
+            "Whether the top emotion is clear enough to be named, two emotions share the "
+            "lead (mixed), or no emotion leads, by the clarity rule of the model."
+        ),
+    )
+    mixed_with = models.CharField(
+        max_length=16,
+        choices=EmotionChoice.choices,
+        blank=True,
+        help_text="The second emotion of a mixed verdict.",
+    )
+    clarity = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The clarity rule that judged the verdict (empty: the default rule).",
+    )
+    model_card = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the model was trained on and how it does on unheard voices.",
     )
     model_name = models.CharField(max_length=100, blank=True)
     model_sha256 = models.CharField(max_length=64, blank=True)
@@ -103,7 +149,7 @@ class Analysis(models.Model):
 
     def __str__(self) -> str:
         if self.status == self.Status.DONE and self.emotion:
-            return f"{self.original_name} – {self.get_emotion_display()}"
+            return f"{self.original_name} – {self.headline}"
         return f"{self.original_name} – {self.get_status_display()}"
 
     def get_absolute_url(self) -> str:
@@ -112,6 +158,52 @@ class Analysis(models.Model):
     @property
     def emotion_enum(self) -> Emotion | None:
         return Emotion(self.emotion) if self.emotion else None
+
+    @property
+    def outcome(self) -> Verdict | None:
+        """The verdict of a finished analysis: what its headline may say."""
+        if not self.emotion:
+            return None
+        kind = VerdictKind(self.verdict or VerdictKind.CLEAR)
+        if kind is VerdictKind.MIXED and self.mixed_with:
+            return Verdict(kind, (Emotion(self.emotion), Emotion(self.mixed_with)))
+        if kind is VerdictKind.CLEAR:
+            return Verdict(kind, (Emotion(self.emotion),))
+        return Verdict(VerdictKind.UNCLEAR, ())
+
+    @property
+    def headline(self) -> str:
+        """The result in words: the emotion, "Mixed: a, b" or "No clear emotion" (or "")."""
+        outcome = self.outcome
+        return outcome.text if outcome else ""
+
+    @property
+    def mixed_with_confidence(self) -> float | None:
+        """The probability of the second emotion of a mixed verdict."""
+        if not self.mixed_with:
+            return None
+        return float((self.probabilities or {}).get(self.mixed_with, 0.0))
+
+    @property
+    def is_clear(self) -> bool:
+        outcome = self.outcome
+        return bool(outcome and outcome.clear)
+
+    @cached_property
+    def clarity_rule(self) -> ClarityRule:
+        """The rule the verdict was judged by, for the segments too."""
+        try:
+            return ClarityRule.from_dict(self.clarity) if self.clarity else DEFAULT_RULE
+        except (TypeError, ValueError):
+            return DEFAULT_RULE
+
+    @cached_property
+    def card(self) -> ModelCard | None:
+        """The model card stored with the result, if the model had one."""
+        try:
+            return ModelCard.from_dict(self.model_card) if self.model_card else None
+        except (TypeError, ValueError):
+            return None
 
     @property
     def is_active(self) -> bool:
@@ -147,6 +239,10 @@ class Analysis(models.Model):
         """All eight emotions in label order with their probability (0 when unknown)."""
         return _emotion_rows(self.probabilities)
 
+    def ranked_probability_rows(self) -> list[tuple[Emotion, float]]:
+        """All eight emotions, most probable first (the headline's emotion leads)."""
+        return _ranked(_emotion_rows(self.probabilities), first=self.emotion)
+
     def distribution_rows(self) -> list[tuple[Emotion, float]]:
         """All eight emotions in label order with their share of the speaking time."""
         return _emotion_rows(self.distribution)
@@ -155,6 +251,11 @@ class Analysis(models.Model):
 def _emotion_rows(values: dict[str, float] | None) -> list[tuple[Emotion, float]]:
     values = values or {}
     return [(emotion, float(values.get(emotion.value, 0.0))) for emotion in EMOTIONS]
+
+
+def _ranked(rows: list[tuple[Emotion, float]], *, first: str) -> list[tuple[Emotion, float]]:
+    # Highest first; on a tie the headline's emotion, then the label order.
+    return sorted(rows, key=lambda row: (-row[1], row[0].value != first))
 
 
 class Segment(models.Model):
@@ -180,6 +281,10 @@ class Segment(models.Model):
     @property
     def emotion_enum(self) -> Emotion:
         return Emotion(self.emotion)
+
+    def verdict_by(self, rule: ClarityRule) -> Verdict:
+        """This segment's verdict by ``rule`` (its analysis's ``clarity_rule``)."""
+        return rule.judge(self.probabilities)
 
 
 class AnalysisChart(models.Model):

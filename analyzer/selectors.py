@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from analyzer.models import Analysis, AnalysisChart, Segment
@@ -38,10 +39,13 @@ def analysis_list(
     session_key: str | None,
     emotion: str | None = None,
 ) -> QuerySet[Analysis]:
-    """The caller's analyses, newest first, optionally only those of one emotion."""
+    """The caller's analyses, newest first, optionally only those whose result names
+    ``emotion`` (clear, or one of a mixed pair; "No clear emotion" names none)."""
     analyses = _owned(owner=owner, session_key=session_key)
     if emotion:
-        analyses = analyses.filter(emotion=emotion)
+        analyses = analyses.filter(
+            (Q(emotion=emotion) & ~Q(verdict="unclear")) | Q(verdict="mixed", mixed_with=emotion)
+        )
     return analyses.order_by("-created_at")
 
 
@@ -63,6 +67,17 @@ def segment_list(*, analysis: Analysis) -> QuerySet[Segment]:
 def chart_map(*, analysis: Analysis) -> dict[str, str]:
     """The analysis's charts as ``{kind: svg}`` (empty when none were drawn)."""
     return dict(AnalysisChart.objects.filter(analysis=analysis).values_list("kind", "svg"))
+
+
+MODEL_CARD_PATH = Path(settings.BASE_DIR) / "docs" / "MODEL_CARD.md"
+
+
+def model_card_text() -> str | None:
+    """The model card's markdown, or None when it is not there."""
+    try:
+        return MODEL_CARD_PATH.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
 
 
 def worker_alive() -> bool:

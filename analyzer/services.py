@@ -34,11 +34,12 @@ from django.utils import timezone
 
 from analyzer.models import Analysis, AnalysisChart, Segment
 from ml.audio import SAMPLE_RATE, AudioInfo, DecodedAudio, ensure_speech, load_audio
+from ml.card import card_from_meta
 from ml.errors import MLError
-from ml.labels import EMOTION_NAMES
 from ml.recognizer import get_recognizer
 from ml.timeline import distribution as speaking_distribution
-from ml.timeline import dominant, speaking_time, timeline
+from ml.timeline import overall, timeline
+from ml.verdict import ClarityRule, VerdictKind, rule_from_meta
 
 if TYPE_CHECKING:
     import numpy as np
@@ -469,26 +470,24 @@ class _Summary:
     confidence: float
     probabilities: dict[str, float]
     distribution: dict[str, float]
+    verdict: str
+    mixed_with: str
 
 
-def _summarise(windows: Sequence[WindowResult]) -> _Summary:
-    """The overall result: dominant emotion by speaking time, weighted mean probabilities."""
-    weights = speaking_time(windows)
-    total = sum(weights)
-    # Shares first, so that a single window's probabilities come out exactly as they were.
-    shares = [w / total for w in weights] if total else [1 / len(windows)] * len(windows)
-    pairs = list(zip(shares, windows, strict=True))
-    probabilities = {
-        name: sum(share * window.prediction.probabilities[name] for share, window in pairs)
-        for name in EMOTION_NAMES
-    }
-    emotion = dominant(list(windows))
-    assert emotion is not None  # windows is not empty
+def _summarise(windows: Sequence[WindowResult], *, clarity: ClarityRule) -> _Summary:
+    """The overall result: the top of the speech-weighted mean probabilities (the bars the
+    page shows) with its verdict by the model's ``clarity``; the share of the speaking time
+    per emotion apart."""
+    result = overall(windows, clarity=clarity)
+    assert result is not None  # windows is not empty
+    verdict = result.verdict
     return _Summary(
-        emotion=emotion.value,
-        confidence=probabilities[emotion.value],
-        probabilities=probabilities,
+        emotion=result.emotion.value,
+        confidence=result.confidence,
+        probabilities=result.probabilities,
         distribution=speaking_distribution(list(windows)),
+        verdict=verdict.kind.value,
+        mixed_with=verdict.emotions[1].value if verdict.kind is VerdictKind.MIXED else "",
     )
 
 
@@ -523,6 +522,10 @@ _RESULT_FIELDS = (
     "confidence",
     "probabilities",
     "distribution",
+    "verdict",
+    "mixed_with",
+    "clarity",
+    "model_card",
     "model_name",
     "model_sha256",
     "processing_ms",
@@ -565,6 +568,7 @@ def _mark_failed(analysis: Analysis, message: str) -> Analysis:
     analysis.confidence = None
     analysis.probabilities = {}
     analysis.distribution = {}
+    analysis.verdict = analysis.mixed_with = ""
     analysis.processing_ms = None
     analysis.segments_done = analysis.segments_total = 0
     analysis.charts_pending = False
@@ -588,6 +592,11 @@ def analysis_run(
         recognizer = get_recognizer(settings.SPEECHEMOTION_MODEL)
         analysis.model_name = recognizer.name
         analysis.model_sha256 = recognizer.sha256
+        # The verdict and the plain words beside it follow the model that made the result.
+        clarity = rule_from_meta(recognizer.meta)
+        card = card_from_meta(recognizer.meta)
+        analysis.clarity = clarity.to_dict()
+        analysis.model_card = card.to_dict() if card else {}
         started = time.perf_counter()
         windows = timeline(recognizer, signal, progress=_Progress(analysis, should_stop))
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -602,7 +611,7 @@ def analysis_run(
     if not windows:
         return _mark_failed(analysis, NO_SPEECH_REGION_ERROR)
 
-    summary = _summarise(windows)
+    summary = _summarise(windows, clarity=clarity)
     segments = [
         Segment(
             analysis=analysis,
@@ -620,6 +629,8 @@ def analysis_run(
     analysis.confidence = summary.confidence
     analysis.probabilities = summary.probabilities
     analysis.distribution = summary.distribution
+    analysis.verdict = summary.verdict
+    analysis.mixed_with = summary.mixed_with
     analysis.processing_ms = elapsed_ms
     analysis.segments_done = analysis.segments_total = len(segments)
     analysis.charts_pending = True
@@ -628,8 +639,9 @@ def analysis_run(
         logger.info("Analysis %s was deleted while it ran", analysis.pk)
         return analysis
     logger.info(
-        "Analysis %s: %s (%.0f%%) over %d segments by %s in %.0f ms",
+        "Analysis %s: %s (top %s %.0f%%) over %d segments by %s in %.0f ms",
         analysis.pk,
+        analysis.headline,
         analysis.emotion,
         analysis.confidence * 100,
         len(segments),

@@ -14,4 +14,5 @@ urlpatterns = [
     path("analyses/<uuid:pk>/retry/", views.retry, name="retry"),
     path("analyses/<uuid:pk>/audio/", views.audio, name="audio"),
     path("analyses/<uuid:pk>/delete/", views.delete, name="delete"),
+    path("model/", views.model_card, name="model_card"),
 ]

@@ -138,6 +138,15 @@ def audio(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
         raise Http404("The recording is missing.") from None
 
 
+@require_GET
+def model_card(request: HttpRequest) -> HttpResponse:
+    """The model card (docs/MODEL_CARD.md), read-only, as the text it is."""
+    text = selectors.model_card_text()
+    if text is None:
+        raise Http404("The model card is missing.")
+    return render(request, "analyzer/model_card.html", {"text": text})
+
+
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     analysis = _owned_or_404(request, pk)

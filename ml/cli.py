@@ -31,16 +31,19 @@ def _quiet_tensorflow() -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ml.recognizer import EmotionRecognizer, default_model_path
+    from ml.verdict import rule_from_meta
 
     try:
         rec = EmotionRecognizer.from_path(args.model or default_model_path())
+        clarity = rule_from_meta(rec.meta)
     except MLError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     failed = False
     for name in args.files:
         try:
-            result = {"file": name, **rec.predict_file(name).to_dict()}
+            prediction = rec.predict_file(name).with_clarity(clarity)
+            result = {"file": name, **prediction.to_dict()}
         except MLError as err:
             result, failed = {"file": name, "error": str(err)}, True
         except Exception as err:  # one bad file must not stop thousands of others
@@ -49,8 +52,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps(result), flush=True)
         elif "error" in result:
             print(f"{name}: error: {result['error']}")
-        else:
+        elif result["clear"]:
             print(f"{name}: {result['emotion']} ({result['confidence']:.0%})")
+        else:
+            top = f"{result['emotion']} {result['confidence']:.0%}"
+            print(f"{name}: {result['verdict'].lower()} (top: {top})")
     return 1 if failed else 0
 
 
@@ -58,27 +64,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from ml.audio import load_audio
     from ml.recognizer import EmotionRecognizer, default_model_path
-    from ml.timeline import dominant, timeline
+    from ml.timeline import distribution, overall, timeline
+    from ml.verdict import rule_from_meta
 
     try:
         rec = EmotionRecognizer.from_path(args.model or default_model_path())
+        clarity = rule_from_meta(rec.meta)
         signal = load_audio(args.file, max_duration=args.max_duration).signal
     except MLError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    segments = timeline(rec, signal)
+    segments = [
+        replace(seg, prediction=seg.prediction.with_clarity(clarity))
+        for seg in timeline(rec, signal)
+    ]
     for seg in segments:
         if args.jsonl:
             print(json.dumps(seg.to_dict()), flush=True)
         else:
             p = seg.prediction
-            print(f"{seg.start:8.2f} {seg.end:8.2f}  {p.emotion.value:<10} {p.confidence:.0%}")
+            print(
+                f"{seg.start:8.2f} {seg.end:8.2f}  {p.emotion.value:<10} {p.confidence:4.0%}  "
+                f"{p.verdict.text}"
+            )
     if not segments:
         print("no speech detected", file=sys.stderr)
     elif not args.jsonl:
-        print(f"dominant: {dominant(segments).value}")
+        # The headline is the top of the speech-weighted mean probabilities; the share of
+        # the speaking time is another figure and may put another emotion first.
+        result = overall(segments, clarity=clarity)
+        print(
+            f"overall: {result.verdict.text} (mean probability: {result.emotion.value} "
+            f"{result.confidence:.0%})"
+        )
+        shares = sorted(distribution(segments).items(), key=lambda kv: -kv[1])
+        print("share of the speaking time: " + ", ".join(f"{k} {v:.0%}" for k, v in shares if v))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 A recording is split into speech regions (silence skipped), each region into windows of
 about 3 s that overlap by half, and every window is classified. The overall result is
-derived from the windows: each emotion's share of the speaking time, and the dominant one.
+derived from the windows: the mean of their probabilities weighted by speaking time
+(:func:`overall`, the headline), and apart from it each emotion's share of the speaking time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from ml.audio import SAMPLE_RATE
 from ml.labels import EMOTION_NAMES, Emotion
 from ml.recognizer import EmotionRecognizer, Prediction
+from ml.verdict import DEFAULT_RULE, ClarityRule
 
 WINDOW = 3.0  # seconds
 HOP = 1.5
@@ -140,8 +142,28 @@ def distribution(segments: Sequence[Segment]) -> dict[str, float]:
     return {k: (v / total if total else 0.0) for k, v in share.items()}
 
 
-def dominant(segments: Sequence[Segment]) -> Emotion | None:
+def overall(
+    segments: Sequence[Segment], *, clarity: ClarityRule = DEFAULT_RULE
+) -> Prediction | None:
+    """The result of the whole recording: the mean of the segments' probabilities, each
+    weighted by its speaking time, with its top emotion and that emotion's mean probability.
+
+    This is the one definition of the headline: the emotion named and its confidence are the
+    top bar of the probabilities shown beside it. Each emotion's share of the speaking time
+    (:func:`distribution`) is a different figure and may put another emotion first.
+    """
     if not segments:
         return None
-    dist = distribution(segments)
-    return Emotion(max(dist, key=dist.get))
+    weights = speaking_time(segments)
+    total = sum(weights)
+    # Shares first, so that a single segment's probabilities come out exactly as they were.
+    shares = [w / total for w in weights] if total else [1 / len(segments)] * len(segments)
+    mean = {
+        name: sum(
+            share * seg.prediction.probabilities[name]
+            for share, seg in zip(shares, segments, strict=True)
+        )
+        for name in EMOTION_NAMES
+    }
+    top = max(EMOTION_NAMES, key=mean.__getitem__)  # the first in label order on a tie
+    return Prediction(Emotion(top), mean[top], mean, clarity=clarity)

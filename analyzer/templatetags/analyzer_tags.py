@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import template
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from analyzer.palette import EMOTION_COLOURS
+
+if TYPE_CHECKING:
+    from analyzer.models import Analysis, Segment
+    from ml.verdict import Verdict
 
 register = template.Library()
 
@@ -68,3 +74,9 @@ def milliseconds(value: float | None) -> str:
 def percent_value(value: float | None) -> str:
     """A probability as a bare percentage number for ARIA, e.g. ``81.2``."""
     return f"{float(value or 0) * 100:.1f}"
+
+
+@register.filter
+def verdict_by(segment: Segment, analysis: Analysis) -> Verdict:
+    """A segment's verdict by the clarity rule its analysis was judged by."""
+    return segment.verdict_by(analysis.clarity_rule)

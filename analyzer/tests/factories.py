@@ -187,6 +187,7 @@ def make_analysis(
             "emotion": emotion.value,
             "confidence": 0.6,
             "probabilities": probabilities_for(emotion),
+            "verdict": "clear",
             "model_name": "test-model",
             "model_sha256": "ab" * 32,
             "processing_ms": 12.0,
@@ -205,18 +206,34 @@ def make_user(username: str = "ada", *, staff: bool = False, password: str = "pw
     return model.objects.create_user(username, f"{username}@example.com", password)
 
 
+# The "card" of a fake model's meta.json (see ml.card).
+FAKE_CARD = {
+    "trained_on": "Ten acted takes in Esperanto by two speakers of a test corpus.",
+    "unseen": [
+        {"set": "A corpus from another studio", "classes": 7, "ua": 0.53, "neutral_recall": 0.0}
+    ],
+    "summary": "It is a stand-in for tests and knows nothing.",
+}
+
+
 def fake_recognizer(
-    *, emotion: Emotion = Emotion.SAD, error: Exception | None = None, name: str = "fake-model"
+    *,
+    emotion: Emotion = Emotion.SAD,
+    error: Exception | None = None,
+    name: str = "fake-model",
+    meta: dict[str, Any] | None = None,
 ) -> mock.Mock:
     """A stand-in for ``ml.recognizer.EmotionRecognizer`` (no TensorFlow).
 
-    Every window gets the same prediction: ``emotion`` at 70%.
+    Every window gets the same prediction: ``emotion`` at 70%. ``meta`` is its meta.json
+    (by default a name and :data:`FAKE_CARD`, no clarity rule).
     """
     from ml.recognizer import Prediction
 
     recognizer = mock.Mock(name="recognizer")
     recognizer.name = name
     recognizer.sha256 = "cd" * 32
+    recognizer.meta = meta if meta is not None else {"name": name, "card": FAKE_CARD}
     if error is not None:
         recognizer.predict_signal.side_effect = error
     else:

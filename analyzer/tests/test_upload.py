@@ -105,9 +105,10 @@ class UploadWithModelTests(TempMediaMixin, TestCase):
         )
         self.assertAlmostEqual(analysis.distribution[analysis.emotion], 1.0)
 
-        # What the user sees: the emotion, eight bars, the segment, the player, the facts.
-        self.assertContains(response, f'class="emotion emo-{analysis.emotion}"')
-        self.assertContains(response, f">{analysis.get_emotion_display()}</div>", html=False)
+        # What the user sees: the verdict, eight bars, the segment, the player, the facts.
+        self.assertIn(analysis.verdict, {"clear", "mixed", "unclear"})
+        self.assertContains(response, f">{analysis.headline}</div>", html=False)
+        self.assertContains(response, f'data-emotion="{analysis.emotion}"')
         self.assertEqual(response.content.decode().count('role="meter"'), 8)
         for emotion in Emotion:
             self.assertContains(response, f'<span class="name chip">{emotion.label}</span>')

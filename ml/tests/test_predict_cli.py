@@ -24,7 +24,7 @@ from ml.tests.helpers import (
     write_speech,
 )
 
-RESULT_KEYS = {"file", "emotion", "confidence", "probabilities"}
+RESULT_KEYS = {"file", "emotion", "confidence", "probabilities", "clear", "verdict"}
 
 
 class _Run(TempDirMixin):
@@ -55,6 +55,12 @@ class _Run(TempDirMixin):
         self.assertTrue(all(0.0 <= p <= 1.0 for p in probs.values()))
         self.assertEqual(row["emotion"], max(probs, key=probs.get))
         self.assertEqual(row["confidence"], max(probs.values()))
+        # "clear" says whether the top emotion may be named; "verdict" is what to show.
+        self.assertIsInstance(row["clear"], bool)
+        if row["clear"]:
+            self.assertEqual(row["verdict"], row["emotion"].capitalize())
+        else:
+            self.assertRegex(row["verdict"], rf"^(No clear emotion|Mixed: {row['emotion']}, \w+)$")
 
 
 class MixedBatchTests(_Run, unittest.TestCase):
@@ -104,7 +110,8 @@ class MixedBatchTests(_Run, unittest.TestCase):
 
 
 class OtherModelTests(_Run, unittest.TestCase):
-    """``--model`` with a copy of the bundled model whose temperature flattens everything."""
+    """``--model`` with a copy of the bundled model whose temperature flattens everything,
+    and whose clarity rule calls any lead clear."""
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -113,6 +120,7 @@ class OtherModelTests(_Run, unittest.TestCase):
         shutil.copytree(default_model_path(), model)
         meta = json.loads((model / "meta.json").read_text())
         meta["temperature"] = 1e4  # nearly uniform, yet the order survives rounding
+        meta["clarity"] = {"min_confidence": 0.0, "min_margin": 0.0}
         (model / "meta.json").write_text(json.dumps(meta))
         cls.files = [
             str(ravdess_path(Emotion.ANGRY, actor=2, intensity=2, statement=2)),
@@ -129,6 +137,11 @@ class OtherModelTests(_Run, unittest.TestCase):
             self.assertResult(row)
             for p in row["probabilities"].values():
                 self.assertAlmostEqual(p, 1 / len(EMOTION_NAMES), delta=1e-3)
+
+    def test_it_judges_clarity_by_the_rule_in_the_models_meta_json(self) -> None:
+        # The default rule would find no clear emotion in a flat prediction; this one does.
+        for row in self.rows:
+            self.assertEqual((row["clear"], row["verdict"]), (True, row["emotion"].capitalize()))
 
 
 class BadModelTests(TempDirMixin, unittest.TestCase):

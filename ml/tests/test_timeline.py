@@ -28,7 +28,7 @@ from ml.timeline import (
     WINDOW,
     Segment,
     distribution,
-    dominant,
+    overall,
     speech_regions,
     timeline,
     windows,
@@ -132,11 +132,38 @@ class DistributionTests(unittest.TestCase):
         self.assertAlmostEqual(shares["sad"], 3.0 / 5.5)
         self.assertAlmostEqual(shares["angry"], 1.0 / 5.5)
         self.assertAlmostEqual(sum(shares.values()), 1.0)
-        self.assertIs(dominant(segments), Emotion.SAD)
 
     def test_it_has_nothing_to_say_without_segments(self) -> None:
         self.assertEqual(distribution([]), dict.fromkeys(EMOTION_NAMES, 0.0))
-        self.assertIsNone(dominant([]))
+        self.assertIsNone(overall([]))
+
+
+class OverallTests(unittest.TestCase):
+    def test_it_names_the_top_of_the_mean_probabilities_not_the_longest_emotion(self) -> None:
+        # Surprised tops two windows narrowly, happy one window by far.
+        narrow = np.array([0.02, 0.02, 0.35, 0.08, 0.05, 0.04, 0.04, 0.40])
+        strong = np.array([0.0, 0.0, 0.95, 0.0, 0.0, 0.0, 0.0, 0.05])
+        segments = [
+            Segment(0.0, 3.0, Prediction.from_probs(narrow)),
+            Segment(3.0, 6.0, Prediction.from_probs(narrow)),
+            Segment(6.0, 9.0, Prediction.from_probs(strong)),
+        ]
+        shares = distribution(segments)
+        result = overall(segments)
+
+        self.assertEqual(max(shares, key=shares.get), "surprised")
+        self.assertIs(result.emotion, Emotion.HAPPY)
+        self.assertAlmostEqual(result.probabilities["happy"], (0.35 + 0.35 + 0.95) / 3)
+        self.assertEqual(result.confidence, max(result.probabilities.values()))
+        self.assertEqual(result.confidence, result.probabilities["happy"])
+        self.assertEqual(result.verdict.text, "Happy")
+
+    def test_it_weighs_the_windows_by_their_speaking_time(self) -> None:
+        segments = [_segment(0.0, 3.0, Emotion.HAPPY), _segment(1.5, 4.5, Emotion.SAD)]
+        result = overall(segments)
+        # Happy owns 1.5 s (up to the next start), sad 3 s.
+        self.assertAlmostEqual(result.probabilities["sad"], (1.5 * 0.05 + 3.0 * 0.65) / 4.5)
+        self.assertIs(result.emotion, Emotion.SAD)
 
 
 class TimelineTests(_Conversation, unittest.TestCase):
@@ -169,7 +196,9 @@ class TimelineTests(_Conversation, unittest.TestCase):
         shares = distribution(self.segments)
         self.assertEqual(tuple(shares), EMOTION_NAMES)
         self.assertAlmostEqual(sum(shares.values()), 1.0, delta=1e-9)
-        self.assertEqual(dominant(self.segments).value, max(shares, key=shares.get))
+        result = overall(self.segments)
+        self.assertAlmostEqual(sum(result.probabilities.values()), 1.0, delta=1e-9)
+        self.assertEqual(result.confidence, max(result.probabilities.values()))
 
     def test_it_finds_no_segment_in_silence(self) -> None:
         self.assertEqual(timeline(self.rec, silence(4.0)), [])
@@ -193,7 +222,11 @@ class TimelineCommandTests(_Conversation, unittest.TestCase):
         self.assertEqual(len(rows), len(expected))
         self.assertEqual([row["start"] for row in rows], [round(a, 3) for a, _ in expected])
         for row in rows:
-            self.assertEqual(set(row), {"start", "end", "emotion", "confidence", "probabilities"})
+            self.assertEqual(
+                set(row),
+                {"start", "end", "emotion", "confidence", "probabilities", "clear", "verdict"},
+            )
+            self.assertIsInstance(row["clear"], bool)
             self.assertLess(row["start"], row["end"])
             self.assertEqual(list(row["probabilities"]), list(EMOTION_NAMES))
             self.assertAlmostEqual(sum(row["probabilities"].values()), 1.0, delta=1e-4)

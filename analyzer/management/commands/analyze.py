@@ -31,6 +31,8 @@ _WAIT_FIELDS = (
     "error_message",
     "emotion",
     "confidence",
+    "verdict",
+    "mixed_with",
     "segments_done",
     "segments_total",
 )
@@ -177,9 +179,12 @@ class Command(BaseCommand):
         outcomes = Counter(a.status for a in finished.values())
         for analysis in finished.values():
             if analysis.status == Analysis.Status.DONE:
+                confidence = f"{analysis.confidence_percent:.0f}%"
+                if not analysis.is_clear:  # the figure belongs to the top emotion, not named
+                    confidence = f"highest {analysis.emotion} {confidence}"
                 self.stdout.write(
-                    f"  {analysis.original_name}: {analysis.get_emotion_display()} "
-                    f"({analysis.confidence_percent:.0f}%, {analysis.segments_total} segments)"
+                    f"  {analysis.original_name}: {analysis.headline} "
+                    f"({confidence}, {analysis.segments_total} segments)"
                 )
             else:
                 self.stdout.write(f"  {analysis.original_name}: failed: {analysis.error_message}")
