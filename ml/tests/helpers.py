@@ -93,6 +93,23 @@ def fit_length(signal: np.ndarray, seconds: float) -> np.ndarray:
     return out
 
 
+ESPEAK = Path("/usr/bin/espeak-ng")
+
+
+def write_espeak(path: str | os.PathLike[str], text: str, *, voice: str = "en-us") -> Path:
+    """``text`` read by espeak-ng in a plain, unemotional synthetic voice (22.05 kHz WAV)."""
+    if not ESPEAK.is_file():
+        raise AssertionError(f"{ESPEAK} is missing; install espeak-ng to run this test")
+    path = Path(path)
+    subprocess.run(
+        [str(ESPEAK), "-v", voice, "-w", str(path), text],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return path
+
+
 # --- sounds that are not speech ----------------------------------------------------------
 
 
