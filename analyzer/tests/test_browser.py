@@ -51,6 +51,10 @@ class UploadInBrowserTests(BrowserTestCase):
         page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
         duration = player.evaluate("audio => audio.duration")
         self.assertAlmostEqual(duration, len(speech_signal(Emotion.ANGRY)) / 16000, delta=0.1)
+        # Beside the result: what the model knows, and its card one click away.
+        expect(page.get_by_role("heading", name="What the model knows")).to_be_visible()
+        page.get_by_role("link", name="Read the model card").click()
+        expect(page.locator("#model-card")).to_contain_text("# Model card")
         self.assertNoScriptErrors()
 
     def test_it_uploads_without_javascript(self) -> None:
