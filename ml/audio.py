@@ -456,16 +456,6 @@ def _video_decode(
         tmp.unlink(missing_ok=True)
 
 
-def to_mono_16k(signal: np.ndarray, sample_rate: int) -> np.ndarray:
-    """signal : [shape=(n,) or (n, channels)] at ``sample_rate`` -> (m,) float32 at 16 kHz."""
-    signal = np.asarray(signal, dtype=np.float32)
-    if signal.ndim == 2:
-        signal = signal.mean(axis=1, dtype=np.float32)
-    if sample_rate != SAMPLE_RATE and len(signal):
-        signal = soxr.resample(signal, sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
-    return np.ascontiguousarray(signal)
-
-
 def load_audio(
     path: str | os.PathLike[str],
     *,
@@ -517,35 +507,15 @@ def load_audio(
     return DecodedAudio(signal=signal, info=info)
 
 
-# --- speech presence -----------------------------------------------------------------
-
-_FRAME = 400  # 25 ms at 16 kHz
-_HOP = 160  # 10 ms
-
-
-def speech_activity(signal: np.ndarray) -> np.ndarray:
-    """Boolean voice activity per 10 ms frame, from frame energy relative to the loudest.
-
-    signal : np.ndarray [shape=(n,)] mono float32 at sr=16000 -> [shape=(frames,)] bool.
-    """
-    signal = np.asarray(signal, dtype=np.float32)
-    if len(signal) < _FRAME:
-        return np.zeros(0, dtype=bool)
-    frames = np.lib.stride_tricks.sliding_window_view(signal, _FRAME)[::_HOP]
-    energy = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    db = 20 * np.log10(energy + 1e-10)
-    peak = np.percentile(db, 99)
-    return (db > peak - 35) & (db > -55)
-
-
 def ensure_speech(signal: np.ndarray) -> None:
-    """Raise ``NoSpeechError`` when the signal holds no speech.
+    """Raise ``NoSpeechError`` when the signal holds no speech (Silero VAD, see
+    :func:`ml.speech.has_speech`).
 
     signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
     """
-    from ml.speech import speech_score
+    from ml.speech import has_speech  # ml.speech imports this module
 
-    if speech_score(signal) < 0.5:
+    if not has_speech(signal):
         raise NoSpeechError(
             "No speech detected: the recording seems to hold silence, noise, music or a "
             "tone. Please upload a recording of someone speaking."

@@ -1,9 +1,10 @@
 """Emotion over time for long recordings.
 
-A recording is split into speech regions (silence skipped), each region into windows of
-about 3 s that overlap by half, and every window is classified. The overall result is
-derived from the windows: the mean of their probabilities weighted by speaking time
-(:func:`overall`, the headline), and apart from it each emotion's share of the speaking time.
+A recording is split into speech regions (:func:`ml.speech.speech_regions`, Silero VAD),
+each region into windows of about 3 s that overlap by half, and every window is classified.
+The overall result is derived from the windows: the mean of their probabilities weighted by
+speaking time (:func:`overall`, the headline), and apart from it each emotion's share of
+the speaking time.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ import numpy as np
 from ml.audio import SAMPLE_RATE
 from ml.labels import EMOTION_NAMES, Emotion
 from ml.recognizer import EmotionRecognizer, Prediction
+from ml.speech import speech_regions
 from ml.verdict import DEFAULT_RULE, ClarityRule
 
 WINDOW = 3.0  # seconds
 HOP = 1.5
-MIN_REGION = 0.5  # shorter bursts (clicks, breaths) are not speech regions
-MAX_GAP = 0.4  # pauses shorter than this do not split a region
-_STEP = 160  # 10 ms
 
 
 @dataclass(frozen=True)
@@ -39,49 +38,6 @@ class Segment:
             "end": round(self.end, 3),
             **self.prediction.to_dict(),
         }
-
-
-def _frame_levels(signal: np.ndarray) -> np.ndarray:
-    """Level in dB of 30 ms frames every 10 ms, computed in chunks (an hour stays small)."""
-    n_hops = len(signal) // _STEP
-    if n_hops < 3:
-        return np.zeros(0)
-    energy = np.empty(n_hops)
-    chunk = _STEP * 100_000
-    for i in range(0, n_hops * _STEP, chunk):
-        part = signal[i : min(i + chunk, n_hops * _STEP)].reshape(-1, _STEP)
-        energy[i // _STEP : i // _STEP + len(part)] = np.einsum(
-            "ij,ij->i", part, part, dtype=np.float64
-        )
-    frames = energy[:-2] + energy[1:-1] + energy[2:]
-    return 10 * np.log10(frames / (3 * _STEP) + 1e-12)
-
-
-def speech_regions(signal: np.ndarray) -> list[tuple[float, float]]:
-    """(start, end) seconds of the stretches that hold sound well above the noise floor.
-
-    signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
-    """
-    db = _frame_levels(signal)
-    if len(db) == 0:
-        return []
-    # Relative to the loud end and to the noise floor, so that it works at any gain.
-    loud, floor = np.percentile(db, 95), np.percentile(db, 10)
-    threshold = max(floor + 0.35 * (loud - floor), loud - 40, -65)
-    active = db > threshold
-    regions: list[list[float]] = []
-    for i in np.flatnonzero(np.diff(np.r_[0, active.astype(int), 0])):
-        t = i * _STEP / SAMPLE_RATE
-        if not regions or len(regions[-1]) == 2:
-            if regions and t - regions[-1][1] < MAX_GAP:
-                regions[-1].pop()  # reopen the previous region across a short pause
-            else:
-                regions.append([t])
-        else:
-            regions[-1].append(t + 3 * _STEP / SAMPLE_RATE)
-    duration = len(signal) / SAMPLE_RATE
-    out = [(max(0.0, r[0] - 0.1), min(duration, r[1] + 0.1)) for r in regions if len(r) == 2]
-    return [(a, b) for a, b in out if b - a >= MIN_REGION]
 
 
 def windows(regions: list[tuple[float, float]]) -> Iterator[tuple[float, float]]:

@@ -13,7 +13,7 @@ from unittest import mock
 
 import numpy as np
 
-from ml.audio import AudioFormat, DecodedAudio, load_audio, probe_audio, sniff_format, to_mono_16k
+from ml.audio import AudioFormat, DecodedAudio, load_audio, probe_audio, sniff_format
 from ml.errors import (
     AudioDecodeError,
     AudioTooLongError,
@@ -165,17 +165,6 @@ class DecodingTests(_AllFormats, unittest.TestCase):
         for path, fmt in cases:
             with self.subTest(path=path.name):
                 self.assertIs(self.assertSameSpeech(path).info.format, fmt)
-
-
-class ToMono16kTests(unittest.TestCase):
-    def test_it_averages_channels_and_resamples_arrays(self) -> None:
-        rng = np.random.default_rng(7)
-        stereo = rng.uniform(-0.5, 0.5, (48000, 2)).astype(np.float32)
-        out = to_mono_16k(stereo, 48000)
-        self.assertEqual(out.dtype, np.float32)
-        self.assertEqual(out.shape, (16000,))
-        same_rate = to_mono_16k(stereo, SR)
-        np.testing.assert_allclose(same_rate, stereo.mean(axis=1), atol=1e-7)
 
 
 class BadInputTests(_Source, unittest.TestCase):

@@ -87,10 +87,13 @@ class SpeechRegionTests(_Conversation, unittest.TestCase):
     def test_it_skips_clicks_and_bridges_short_pauses(self) -> None:
         click = np.concatenate([silence(2.0), tone(0.05, 1000.0), silence(2.0)])
         self.assertEqual(speech_regions(click), [])
-        burst = tone(1.0, 300.0)
-        short_pause = np.concatenate([silence(1.0), burst, silence(0.2), burst, silence(1.0)])
+        words = speech()[round(1.0 * SAMPLE_RATE) : round(2.6 * SAMPLE_RATE)]  # the sentence
+        syllable = words[: round(0.2 * SAMPLE_RATE)]
+        burst = np.concatenate([silence(1.0), syllable, silence(1.0)])
+        self.assertEqual(speech_regions(burst), [], "shorter than MIN_REGION")
+        short_pause = np.concatenate([silence(1.0), words, silence(0.2), words, silence(1.0)])
         self.assertEqual(len(speech_regions(short_pause)), 1)
-        long_pause = np.concatenate([silence(1.0), burst, silence(1.5), burst, silence(1.0)])
+        long_pause = np.concatenate([silence(1.0), words, silence(1.5), words, silence(1.0)])
         self.assertEqual(len(speech_regions(long_pause)), 2)
 
 
