@@ -16,6 +16,7 @@ class SlowFakeRecognizer:
 
     name = "slow-fake-model"
     sha256 = "ef" * 32
+    meta = {"name": name}  # no clarity rule, no card: the defaults
 
     def predict_signal(self, signal, *, check_speech=True):
         import time

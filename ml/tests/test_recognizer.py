@@ -125,8 +125,10 @@ class PredictionObjectTests(PredictionAssertions):
     def test_it_serialises_to_plain_json(self) -> None:
         prediction = Prediction.from_probs(np.arange(1, 9, dtype=float))
         data = json.loads(json.dumps(prediction.to_dict()))
-        self.assertEqual(set(data), {"emotion", "confidence", "probabilities"})
+        self.assertEqual(set(data), {"emotion", "confidence", "probabilities", "clear", "verdict"})
         self.assertEqual(data["emotion"], "surprised")
+        self.assertIs(data["clear"], prediction.verdict.clear)
+        self.assertEqual(data["verdict"], prediction.verdict.text)
         self.assertEqual(list(data["probabilities"]), list(EMOTION_NAMES))
         self.assertAlmostEqual(sum(data["probabilities"].values()), 1.0, delta=1e-5)
 
