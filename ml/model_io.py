@@ -39,8 +39,14 @@ def save_model(
     members: list[tuple[Any, Any, Any]],
     metrics: dict | None,
     training: dict,
+    temperature: float | None = None,
+    extra: dict | None = None,
 ) -> Path:
-    """Write ``meta.json`` and one ``<architecture>-<seed>.keras`` per member, atomically."""
+    """Write ``meta.json`` and one ``<architecture>-<seed>.keras`` per member, atomically.
+
+    ``temperature`` defaults to the one fitted in ``metrics``; ``extra`` adds top-level keys
+    (the clarity rule, the plain-words card, the encoder's package).
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
@@ -64,10 +70,11 @@ def save_model(
         "version": VERSION,
         "name": f"{name}-{arch}",
         "labels": list(EMOTION_NAMES),
-        "temperature": (metrics or {}).get("temperature", 1.0),
+        "temperature": temperature or (metrics or {}).get("temperature", 1.0),
         "members": specs,
         "training": training,
         "metrics": metrics,
+        **(extra or {}),
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     if out.exists():

@@ -148,6 +148,10 @@ class EmotionRecognizer:
             if len(digests) == 1
             else hashlib.sha256("".join(digests).encode()).hexdigest()
         )
+        if any(m.features.feature_set is FeatureSet.ENCODER for m in members):
+            from ml.encoder import get_encoder
+
+            get_encoder()  # checks the pretrained encoder's SHA-256 now, not at first use
         rec = cls(path=path, meta=meta, members=members, sha256=sha)
         rec._warm_up()
         return rec

@@ -50,6 +50,9 @@ class Recipe:
     spec_augment: bool = False  # cost 0.18 UA on fold 1 (see docs/MODEL_CARD.md)
     label_smoothing: float = 0.0  # 0.1 cost 0.006 UA on the functionals MLP
     variants: tuple[str, ...] = VARIANTS
+    # "class": every emotion drawn equally often; "corpus": every (corpus, emotion) pair
+    # drawn equally often, so that no studio's way of speaking dominates an emotion.
+    balance: str = "class"
     seed: int = 1337
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
@@ -188,11 +191,15 @@ def _spec_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class _Batches:
     """Endless augmented batches for keras ``fit`` (numpy on the CPU)."""
 
-    def __init__(self, feats, labels, recipe: Recipe, rng: np.random.Generator):
+    def __init__(self, feats, labels, recipe: Recipe, rng: np.random.Generator, groups=None):
         self.feats, self.labels, self.recipe, self.rng = feats, labels, recipe, rng
-        # Neutral has half the takes of the other emotions; balance by oversampling.
-        counts = np.bincount(labels, minlength=len(EMOTIONS))
-        weight = 1.0 / counts[labels]
+        # Neutral has half the takes of the other emotions; balance by oversampling (per
+        # corpus too when the recipe says so).
+        keys = (
+            labels if groups is None else [f"{g}:{y}" for g, y in zip(groups, labels, strict=True)]
+        )
+        _, inverse, counts = np.unique(np.asarray(keys), return_inverse=True, return_counts=True)
+        weight = 1.0 / counts[inverse]
         self.p = weight / weight.sum()
 
     def __iter__(self):
@@ -227,8 +234,11 @@ def _standardiser(feats, idx) -> tuple[np.ndarray, np.ndarray]:
     return stack.mean(axis=0), stack.std(axis=0) + 1e-6
 
 
-def fit(feats, labels: np.ndarray, train_idx: np.ndarray, recipe: Recipe):
-    """Train one model on ``train_idx``; returns (keras model, normaliser or None)."""
+def fit(feats, labels: np.ndarray, train_idx: np.ndarray, recipe: Recipe, corpora=None):
+    """Train one model on ``train_idx``; returns (keras model, normaliser or None).
+
+    ``corpora`` [shape=(n,)] names each utterance's corpus, for ``recipe.balance == "corpus"``.
+    """
     import keras
 
     from ml.architectures import Architecture, build_cnn, build_mlp
@@ -255,7 +265,10 @@ def fit(feats, labels: np.ndarray, train_idx: np.ndarray, recipe: Recipe):
             from_logits=True, label_smoothing=recipe.label_smoothing
         ),
     )
-    batches = iter(_Batches(sub, labels[train_idx], recipe, rng))
+    groups = None
+    if recipe.balance == "corpus" and corpora is not None:
+        groups = np.asarray(corpora)[train_idx]
+    batches = iter(_Batches(sub, labels[train_idx], recipe, rng, groups))
     import tensorflow as tf
 
     spec_x = (None, None, recipe.features.frame_dim) if norm is None else (None, len(norm[0]))
@@ -355,7 +368,7 @@ def cross_validate(
     t0 = time.perf_counter()
     for k, test in enumerate(folds):
         train = np.setdiff1d(np.arange(len(items)), test)
-        model, norm = fit(feats, labels, train, recipe)
+        model, norm = fit(feats, labels, train, recipe, corpora=[u.corpus for u in items])
         logits[test] = predict_logits(model, norm, [feats[i][0] for i in test])
         ua = unweighted_average_recall(
             labels[test][scored[test]], logits[test][scored[test]].argmax(1)

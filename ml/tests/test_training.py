@@ -14,9 +14,10 @@ import zipfile
 
 import h5py
 
+from ml import encoder
 from ml.labels import EMOTION_NAMES, EMOTIONS
 from ml.recognizer import EmotionRecognizer
-from ml.tests.helpers import TempDirMixin, ravdess_path, run_ml
+from ml.tests.helpers import TempDirMixin, data_dir, ravdess_path, run_ml
 
 ACTORS = (1, 2, 3, 4)
 
@@ -90,3 +91,71 @@ class TrainCommandTests(TempDirMixin, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LeaveOneCorpusOutTests(TempDirMixin, unittest.TestCase):
+    """Two small corpora (two RAVDESS actors, two EMOVO speakers): each is scored by a model
+    that never heard it, and the saved model carries the rule and the card fitted on that."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.ravdess = cls.tmp / "ravdess"
+        for actor in (1, 2):
+            folder = cls.ravdess / f"Actor_{actor:02d}"
+            folder.mkdir(parents=True)
+            for emotion in EMOTIONS:
+                source = ravdess_path(emotion, actor=actor)
+                (folder / source.name).symlink_to(source)
+        cls.emovo = cls.tmp / "emovo"
+        for speaker in ("f1", "m1"):
+            (cls.emovo / speaker).mkdir(parents=True)
+            for source in sorted((data_dir() / "emovo" / speaker).glob("*-b1.flac")):
+                (cls.emovo / speaker / source.name).symlink_to(source)
+        cls.model = cls.tmp / "model"
+        cls.result = run_ml(
+            "train",
+            "--data", cls.ravdess, cls.emovo,
+            "--arch", "enc+func",
+            "--epochs", "2",
+            "--folds", "2",
+            "--score-on", "",
+            "--out", cls.model,
+            "--cache", cls.tmp / "cache",
+            timeout=600,
+        )  # fmt: skip
+
+    def test_it_scores_each_corpus_with_a_model_that_never_heard_it(self) -> None:
+        self.assertEqual(self.result.returncode, 0, self.result.stderr[-2000:])
+        out = self.result.stdout
+        self.assertIn("leave one corpus out", out)
+        self.assertRegex(
+            out, r"emovo +UA \d\.\d{3}  neutral recall \d\.\d\d  \(7 emotions, 14 takes\)"
+        )
+        self.assertRegex(
+            out, r"ravdess +UA \d\.\d{3}  neutral recall \d\.\d\d  \(8 emotions, 16 takes\)"
+        )
+        self.assertIn("calibration across corpora", out)
+        self.assertIn("held-out emovo speakers: UA", out)
+
+    def test_it_saves_the_rule_the_card_and_the_encoder_it_needs(self) -> None:
+        meta = json.loads((self.model / "meta.json").read_text())
+        loco = meta["metrics"]["loco"]
+        self.assertEqual(sorted(loco["corpora"]), ["emovo", "ravdess"])
+        self.assertEqual(meta["temperature"], loco["temperature"])
+        self.assertEqual(meta["clarity"]["fitted_on"], 30)
+        self.assertEqual(meta["encoder"]["sha256"], encoder.WEIGHTS_SHA256)
+        self.assertIn("30 takes by 4 speakers in English and Italian", meta["card"]["trained_on"])
+        self.assertEqual(
+            [u["set"].split(",")[0] for u in meta["card"]["unseen"]],
+            ["Italian actors (EMOVO)", "North American English actors (RAVDESS)"],
+        )
+        self.assertEqual(meta["training"]["corpora"], ["emovo", "ravdess"])
+
+    def test_it_saves_a_model_that_judges_a_new_voice(self) -> None:
+        rec = EmotionRecognizer.from_path(self.model)
+        prediction = rec.predict_file(ravdess_path(actor=5))
+        self.assertAlmostEqual(sum(prediction.probabilities.values()), 1.0, places=5)
+        self.assertEqual(
+            [m.features.feature_set.value for m in rec.members], ["encoder", "functionals"]
+        )
