@@ -144,30 +144,42 @@ def cmd_train(args: argparse.Namespace) -> int:
             compute_features(items, config, recipe.variants, seed=args.seed, cache_dir=args.cache)
         )
     members = list(zip(feats, recipes, strict=True))
-    metrics: dict | None = None
-    if args.folds:
-        metrics = _speaker_metrics(items, members, recipes, args)
-    temperature, extra = None, {}
+    temperature, extra, bias = None, {}, 0.0
+    loco = None
     if args.loco and len({u.corpus for u in items}) > 1:
         from ml.evaluation import (
             card_from_evaluation,
             format_loco,
             leave_one_corpus_out,
             loco_summary,
+            neutral_bias,
         )
         from ml.metrics import softmax
         from ml.verdict import fit_clarity_rule
 
         held = leave_one_corpus_out(items, members, log=_log)
-        loco = loco_summary(held)
+        raw = loco_summary(held)
+        print("without a neutral prior:")
+        print(format_loco(raw))
+        bias, nested = neutral_bias(held)
+        loco = loco_summary(nested)
+        loco["neutral_bias"] = bias
+        loco["without_neutral_bias"] = raw
+        print(f"with the neutral prior (+{bias} on the neutral logit; each corpus scored with")
+        print("the prior fitted on the other corpora):")
         print(format_loco(loco))
-        metrics = {**(metrics or {}), "loco": loco}
         # Confidence is calibrated, and the clarity rule fitted, for corpora never heard.
         temperature = loco["temperature"]
-        rule = fit_clarity_rule(softmax(held.logits, temperature), held.labels)
+        rule = fit_clarity_rule(softmax(nested.logits, temperature), nested.labels)
         print(f"clarity rule (fitted on these predictions): {rule.to_dict()}")
         extra["clarity"] = rule.to_dict()
         extra["card"] = card_from_evaluation(items, loco)
+        extra["logit_bias"] = {"neutral": bias}
+    metrics: dict | None = None
+    if args.folds:
+        metrics = _speaker_metrics(items, members, recipes, args, bias=bias)
+    if loco is not None:
+        metrics = {**(metrics or {}), "loco": loco}
     if any(r.features.feature_set is FeatureSet.ENCODER for r in recipes):
         from ml import encoder
 
@@ -222,14 +234,16 @@ _LICENCES = (
 )
 
 
-def _speaker_metrics(items, members, recipes, args) -> dict:
+def _speaker_metrics(items, members, recipes, args, *, bias: float = 0.0) -> dict:
     """Speaker-disjoint cross-validation: the classic summary over ``--score-on`` corpora,
     and every corpus scored on its own held-out speakers."""
     from ml.evaluation import HeldOut, format_speakers, speaker_summary
+    from ml.labels import EMOTION_NAMES
     from ml.training import CVResult, cross_validate
 
     results = [cross_validate(items, f, r, n_folds=args.folds) for f, r in members]
     logits = np.mean([r.logits for r in results], axis=0)
+    logits[:, EMOTION_NAMES.index("neutral")] += bias  # as the saved model will
     labels, folds = results[0].labels, results[0].folds
     seconds = sum(r.seconds for r in results)
     corpora = np.array([u.corpus for u in items])

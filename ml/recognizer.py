@@ -106,6 +106,9 @@ class EmotionRecognizer:
         self.sha256 = sha256
         self.name: str = meta["name"]
         self.temperature: float = float(meta.get("temperature", 1.0))
+        # A prior added to the averaged logits, fitted on held-out corpora (ml.evaluation).
+        bias = meta.get("logit_bias") or {}
+        self.logit_bias = np.array([float(bias.get(n, 0.0)) for n in EMOTION_NAMES])
 
     # -- loading -------------------------------------------------------------------
 
@@ -176,7 +179,7 @@ class EmotionRecognizer:
                 computed[m.features] = feats
             total += m.weight * np.asarray(m.call(computed[m.features]))[0]
             weight += m.weight
-        return total / weight
+        return total / weight + self.logit_bias
 
     def predict_signal(self, signal: np.ndarray, *, check_speech: bool = True) -> Prediction:
         """signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
@@ -217,6 +220,11 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise ModelLoadError(
             f"{path} was trained on labels {meta.get('labels')}; expected {list(EMOTION_NAMES)}."
         )
+    bias = meta.get("logit_bias", {})
+    if not isinstance(bias, dict) or set(bias) - set(EMOTION_NAMES):
+        raise ModelLoadError(f"{path}/meta.json: logit_bias must map emotions to numbers.")
+    if not all(isinstance(v, int | float) and np.isfinite(v) for v in bias.values()):
+        raise ModelLoadError(f"{path}/meta.json: logit_bias must map emotions to numbers.")
     if not meta.get("members"):
         raise ModelLoadError(f"{path}/meta.json lists no model members.")
     for spec in meta["members"]:

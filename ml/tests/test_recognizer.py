@@ -214,6 +214,24 @@ class LoadErrorTests(TempDirMixin, unittest.TestCase):
 
         self.assertLoadError(self._edit_meta("typo", typo), "bad feature configuration", "n_melz")
 
+    def test_it_rejects_a_bad_logit_bias(self) -> None:
+        cases = {
+            "unknown-emotion": {"bored": 1.0},
+            "not-a-number": {"neutral": "high"},
+            "not-a-mapping": [1.0],
+        }
+        for name, bias in cases.items():
+            with self.subTest(bias=name):
+                path = self._edit_meta(f"bias-{name}", lambda m, b=bias: m.update(logit_bias=b))
+                self.assertLoadError(path, "logit_bias")
+
+    def test_it_adds_the_logit_bias_to_its_answer(self) -> None:
+        path = self._edit_meta("biased", lambda m: m.update(logit_bias={"neutral": 50.0}))
+        take = ravdess_path(Emotion.ANGRY, actor=12)
+        self.assertEqual(
+            EmotionRecognizer.from_path(path).predict_file(take).emotion, Emotion.NEUTRAL
+        )
+
     def test_it_loads_an_untouched_copy_the_same(self) -> None:
         copy = EmotionRecognizer.from_path(self._copy("intact"))
         bundled = get_recognizer()

@@ -136,6 +136,7 @@ class LeaveOneCorpusOutTests(TempDirMixin, unittest.TestCase):
             out, r"ravdess +UA \d\.\d{3}  neutral recall \d\.\d\d  \(8 emotions, 16 takes\)"
         )
         self.assertIn("calibration across corpora", out)
+        self.assertIn("with the neutral prior", out)
         self.assertIn("held-out emovo speakers: UA", out)
 
     def test_it_saves_the_rule_the_card_and_the_encoder_it_needs(self) -> None:
@@ -143,6 +144,8 @@ class LeaveOneCorpusOutTests(TempDirMixin, unittest.TestCase):
         loco = meta["metrics"]["loco"]
         self.assertEqual(sorted(loco["corpora"]), ["emovo", "ravdess"])
         self.assertEqual(meta["temperature"], loco["temperature"])
+        self.assertEqual(meta["logit_bias"], {"neutral": loco["neutral_bias"]})
+        self.assertIn("without_neutral_bias", loco)
         self.assertEqual(meta["clarity"]["fitted_on"], 30)
         self.assertEqual(meta["encoder"]["sha256"], encoder.WEIGHTS_SHA256)
         self.assertIn("30 takes by 4 speakers in English and Italian", meta["card"]["trained_on"])
