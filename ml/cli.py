@@ -298,8 +298,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not meta.get("metrics"):
             print("this model carries no cross-validation metrics", file=sys.stderr)
             return 1
+        from ml.evaluation import format_loco, format_speakers
+
+        metrics = meta["metrics"]
         print(f"model {meta['name']} (trained on {meta['training']['corpora']})")
-        _print_summary(meta["metrics"])
+        if "loco" in metrics:
+            loco = metrics["loco"]
+            if "without_neutral_bias" in loco:
+                print("without the neutral prior:")
+                print(format_loco(loco["without_neutral_bias"]))
+                print(f"with the neutral prior (+{loco['neutral_bias']} on the neutral logit):")
+            print(format_loco(loco))
+        if "ua_mean" in metrics:
+            _print_summary(metrics)
+        if "speakers" in metrics:
+            print(format_speakers(metrics["speakers"]))
+        if "clarity" in meta:
+            print(f"clarity rule: {meta['clarity']}")
         return 0
     from ml.data import corpus
     from ml.labels import EMOTIONS

@@ -117,6 +117,13 @@ def _file_features(path: Path, config: FeatureConfig, variants: Sequence[str], s
     return [extract_features(_variant(signal, v, rng), config) for v in variants]
 
 
+def _encoder_version(config: FeatureConfig) -> str:
+    """What else decides encoder features: the pretrained weights and their precision."""
+    from ml import encoder
+
+    return f"{encoder.WEIGHTS_SHA256[:12]}-{encoder.COMPUTE_TYPE}"
+
+
 def compute_features(
     items: Sequence[Utterance],
     config: FeatureConfig,
@@ -129,17 +136,16 @@ def compute_features(
 
     Cached under ``cache_dir`` keyed by the configuration and the file list.
     """
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                FEATURE_CODE_VERSION,
-                config.to_dict(),
-                list(variants),
-                seed,
-                [str(u.path) for u in items],
-            ]
-        ).encode()
-    ).hexdigest()[:16]
+    parts = [
+        FEATURE_CODE_VERSION,
+        config.to_dict(),
+        list(variants),
+        seed,
+        [str(u.path) for u in items],
+    ]
+    if config.feature_set is FeatureSet.ENCODER:
+        parts.insert(2, _encoder_version(config))
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
     cache = cache_dir / f"features-{key}.npz" if cache_dir else None
     if cache and cache.exists():
         with np.load(cache, allow_pickle=True) as z:
