@@ -206,6 +206,18 @@ class TimelineTests(_Conversation, unittest.TestCase):
     def test_it_finds_no_segment_in_silence(self) -> None:
         self.assertEqual(timeline(self.rec, silence(4.0)), [])
 
+    def test_it_gives_the_same_windows_in_one_thread_as_in_two(self) -> None:
+        alone = timeline(self.rec, self.signal, workers=1)
+        self.assertEqual(
+            [(s.start, s.end) for s in alone], [(s.start, s.end) for s in self.segments]
+        )
+        for one, two in zip(alone, self.segments, strict=True):
+            self.assertEqual(one.prediction.emotion, two.prediction.emotion)
+            for name in EMOTION_NAMES:
+                self.assertAlmostEqual(
+                    one.prediction.probabilities[name], two.prediction.probabilities[name], 5
+                )
+
 
 class TimelineCommandTests(_Conversation, unittest.TestCase):
     """``python -m ml timeline --jsonl FILE``: one JSON object per segment and nothing else."""
