@@ -104,11 +104,13 @@ def _window() -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)).astype(np.float32)  # periodic Hann
 
 
-def log_mel(signal: np.ndarray) -> np.ndarray:
+def log_mel(signal: np.ndarray, fmax: float | None = None) -> np.ndarray:
     """Whisper's front end.
 
     signal : np.ndarray [shape=(n,)] mono float32 at sr=16000
     -> [shape=(80, n // 160)] float32, scaled as Whisper was trained (about -1..1.5).
+    ``fmax``: energy above it is dropped, so that a recording made at 8 kHz (a telephone)
+    and one made at 48 kHz give the same frames.
     """
     x = np.asarray(signal, dtype=np.float32)
     pad = N_FFT // 2
@@ -117,21 +119,23 @@ def log_mel(signal: np.ndarray) -> np.ndarray:
     x = np.pad(x, pad, mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:-1]
     power = np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2
+    if fmax is not None:
+        power[:, np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE) > fmax] = 0.0
     mel = _mel_filters() @ power.T.astype(np.float32)
     logs = np.log10(np.maximum(mel, 1e-10))
     logs = np.maximum(logs, logs.max() - 8.0)
     return ((logs + 4.0) / 4.0).astype(np.float32)
 
 
-def encode(signal: np.ndarray) -> np.ndarray:
+def encode(signal: np.ndarray, fmax: float | None = None) -> np.ndarray:
     """The encoder's last layer over time.
 
     signal : np.ndarray [shape=(n,)] mono float32 at sr=16000; at most the first 30 s are
-    used -> [shape=(frames, 384)] float32, one row per 20 ms.
+    used -> [shape=(frames, 384)] float32, one row per 20 ms. ``fmax`` as in log_mel.
     """
     import ctranslate2
 
-    mel = log_mel(signal)[:, :MAX_FRAMES]
+    mel = log_mel(signal, fmax)[:, :MAX_FRAMES]
     if mel.shape[1] < MIN_FRAMES:
         mel = np.pad(mel, ((0, 0), (0, MIN_FRAMES - mel.shape[1])), constant_values=mel.min())
     if mel.shape[1] % 2:
@@ -141,7 +145,7 @@ def encode(signal: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)[0]
 
 
-def embedding(signal: np.ndarray) -> np.ndarray:
+def embedding(signal: np.ndarray, fmax: float | None = None) -> np.ndarray:
     """Mean and standard deviation of :func:`encode` over time.
 
     signal : np.ndarray [shape=(n,)] mono float32 at sr=16000 -> [shape=(768,)] float32.
@@ -149,6 +153,6 @@ def embedding(signal: np.ndarray) -> np.ndarray:
     """
     signal = np.asarray(signal, dtype=np.float32)
     step = MAX_FRAMES * HOP
-    parts = [encode(signal[i : i + step]) for i in range(0, max(len(signal), 1), step)]
+    parts = [encode(signal[i : i + step], fmax) for i in range(0, max(len(signal), 1), step)]
     hidden = np.concatenate(parts)
     return np.concatenate([hidden.mean(axis=0), hidden.std(axis=0)]).astype(np.float32)

@@ -202,7 +202,7 @@ def extract_features(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
         hop = config.hop_length
         start, stop, _ = keep.indices(len(power))
-        return embedding(signal[start * hop : stop * hop + config.win_length])
+        return embedding(signal[start * hop : stop * hop + config.win_length], config.fmax)
     if config.feature_set is FeatureSet.FUNCTIONALS:
         spectra = short_spectra(signal, config, keep)
         f0, strength = pitch_from_spectra(spectra, config)

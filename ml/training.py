@@ -121,7 +121,7 @@ def _encoder_version(config: FeatureConfig) -> str:
     """What else decides encoder features: the pretrained weights and their precision."""
     from ml import encoder
 
-    return f"{encoder.WEIGHTS_SHA256[:12]}-{encoder.COMPUTE_TYPE}"
+    return f"{encoder.WEIGHTS_SHA256[:12]}-{encoder.COMPUTE_TYPE}-band"
 
 
 def compute_features(

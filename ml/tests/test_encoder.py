@@ -21,6 +21,23 @@ class EncoderTests(unittest.TestCase):
         self.assertAlmostEqual(float(mel.max() - mel.min()), 2.0, places=5)
         self.assertAlmostEqual(float(mel[:, -50:].max()), float(mel.min()), places=5)
 
+    def test_it_hears_a_telephone_band_copy_like_the_original_when_band_limited(self) -> None:
+        import soxr
+
+        signal = read_signal(ravdess_path())
+        phone = soxr.resample(soxr.resample(signal, 16000, 8000), 8000, 16000)
+        phone = phone.astype(np.float32)
+
+        def gap(fmax: float | None) -> float:
+            a, b = encoder.embedding(signal, fmax), encoder.embedding(phone, fmax)
+            return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+
+        self.assertLess(gap(4000.0), 0.05)
+        self.assertLess(gap(4000.0), gap(None) / 2)
+        # Bands above 4 kHz carry nothing: they sit on the floor.
+        mel = encoder.log_mel(signal, fmax=4000.0)
+        self.assertAlmostEqual(float(mel[-10:].max()), float(mel.min()), places=5)
+
     def test_it_embeds_a_take_in_768_values_the_same_every_time(self) -> None:
         signal = read_signal(ravdess_path())
         first = encoder.embedding(signal)
