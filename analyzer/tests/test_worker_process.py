@@ -88,10 +88,12 @@ class Worker:
     def __init__(self, *, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+            # TensorFlow's variables as the worker sets them itself, not as inherited.
+            inherited = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
             self.process = subprocess.Popen(
                 [sys.executable, "manage.py", "procrastinate", "worker"],
                 cwd=settings.BASE_DIR,
-                env={**os.environ, **env},
+                env={**inherited, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -148,6 +150,9 @@ class WorkerProcessTests(WorkerProcessMixin, TransactionTestCase):
 
         self.assertEqual(worker.stop(), 0, worker.log())
         self.assertFalse(ProcrastinateWorker.objects.exists())  # unregistered on the way out
+        # TensorFlow's start-up notices are not in the worker's output.
+        for notice in ("oneDNN", "cpu_feature_guard", "absl::InitializeLog", "I0000"):
+            self.assertNotIn(notice, worker.log())
 
 
 class KilledWorkerTests(WorkerProcessMixin, TransactionTestCase):
