@@ -14,7 +14,7 @@ from analyzer import selectors, services
 from analyzer.models import Analysis, AnalysisChart, Segment
 from analyzer.palette import emotion_colour
 from analyzer.responses import stored_audio_response
-from analyzer.templatetags.analyzer_tags import clock, percent
+from analyzer.templatetags.analyzer_tags import clock, milliseconds, percent
 
 
 class SegmentInline(admin.TabularInline):
@@ -82,7 +82,7 @@ class AnalysisAdmin(admin.ModelAdmin):
                     "clarity",
                     "model_name",
                     "model_sha256",
-                    "processing_ms",
+                    "processing_time_display",
                 )
             },
         ),
@@ -125,6 +125,10 @@ class AnalysisAdmin(admin.ModelAdmin):
     @admin.display(description="Duration", ordering="duration")
     def duration_display(self, obj: Analysis) -> str:
         return f"{obj.duration:.1f} s"
+
+    @admin.display(description="Processing time", ordering="processing_ms")
+    def processing_time_display(self, obj: Analysis) -> str:
+        return milliseconds(obj.processing_ms)
 
     @admin.display(description="Audio")
     def audio_player(self, obj: Analysis) -> SafeString:

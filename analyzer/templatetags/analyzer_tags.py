@@ -65,9 +65,21 @@ def css_percent(value: float | None) -> str:
 
 @register.filter
 def milliseconds(value: float | None) -> str:
+    """A processing time: ``850`` -> ``850 ms``, ``1234`` -> ``1.2 s``, ``184000`` ->
+    ``3 min 4 s``, ``3720000`` -> ``1 h 2 min``."""
     if value is None:
         return "–"
-    return f"{float(value):.0f} ms" if value < 1000 else f"{float(value) / 1000:.1f} s"
+    value = float(value)
+    if value < 999.5:
+        return f"{value:.0f} ms"
+    if value < 59_950:
+        return f"{value / 1000:.1f} s"
+    total = round(value / 1000)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min {secs} s" if secs else f"{minutes} min"
 
 
 @register.filter

@@ -69,6 +69,18 @@ class AdminTests(TempMediaMixin, TestCase):
         self.assertEqual(audio.status_code, 200)
         self.assertEqual(audio["Content-Type"], "audio/wav")
 
+    def test_it_shows_the_processing_time_in_readable_units(self) -> None:
+        for processing_ms, shown in [(12.0, "12 ms"), (1234.0, "1.2 s"), (184_000.0, "3 min 4 s")]:
+            with self.subTest(shown=shown):
+                Analysis.objects.filter(pk=self.analysis.pk).update(processing_ms=processing_ms)
+                url = reverse("admin:analyzer_analysis_change", args=[self.analysis.pk])
+
+                response = self.client.get(url)
+
+                self.assertContains(response, "Processing time")
+                self.assertContains(response, f'<div class="readonly">{shown}</div>', html=True)
+        self.assertNotContains(response, "184000")
+
     def test_it_has_no_add_button(self) -> None:
         self.assertEqual(self.client.get(reverse("admin:analyzer_analysis_add")).status_code, 403)
 
