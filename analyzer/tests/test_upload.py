@@ -4,7 +4,7 @@ import hashlib
 import re
 from unittest import mock
 
-from django.db import IntegrityError, connection
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.test import TestCase
 from django.urls import reverse
 
@@ -221,13 +221,16 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
         self.assertEqual(analysis.error_message, "No model directory at /x.")
 
     def test_it_runs_the_model_outside_the_transaction_that_stores_the_row(self) -> None:
-        depth_at_call = len(connection.atomic_blocks)
+        # This thread's connection: the model may run in other threads (ml.timeline), whose
+        # own connections would say nothing about the transaction held here.
+        db = connections[DEFAULT_DB_ALIAS]
+        depth_at_call = len(db.atomic_blocks)
         depths: list[int] = []
         recognizer = fake_recognizer()
         prediction = recognizer.predict_signal.return_value
 
         def predict(signal, **kwargs):
-            depths.append(len(connection.atomic_blocks))
+            depths.append(len(db.atomic_blocks))
             return prediction
 
         recognizer.predict_signal.side_effect = predict
