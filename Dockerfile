@@ -19,6 +19,7 @@ RUN pip install -r requirements.txt && pip install --no-deps -r requirements-nod
 COPY manage.py gunicorn.conf.py ./
 COPY speechemotion/ speechemotion/
 COPY analyzer/ analyzer/
+COPY accounts/ accounts/
 COPY ml/ ml/
 COPY templates/ templates/
 # The model card, served read-only at /model/ and linked beside every result.

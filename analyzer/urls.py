@@ -15,4 +15,5 @@ urlpatterns = [
     path("analyses/<uuid:pk>/audio/", views.audio, name="audio"),
     path("analyses/<uuid:pk>/delete/", views.delete, name="delete"),
     path("model/", views.model_card, name="model_card"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

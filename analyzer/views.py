@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -145,6 +146,12 @@ def model_card(request: HttpRequest) -> HttpResponse:
     if text is None:
         raise Http404("The model card is missing.")
     return render(request, "analyzer/model_card.html", {"text": text})
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, asked for by pages that do not link the icon (the admin's)."""
+    return redirect(static("analyzer/favicon.svg"))
 
 
 @require_http_methods(["GET", "POST"])

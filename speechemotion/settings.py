@@ -115,6 +115,8 @@ INSTALLED_APPS = [
     # Before analyzer: its ready() discovers analyzer/tasks.py.
     "procrastinate.contrib.django",
     "analyzer",
+    # Sign-up, sign-in limits and the account pages (templates/accounts).
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +146,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.accounts",
             ],
         },
     },
@@ -181,6 +184,17 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "analyzer:history"
 LOGOUT_REDIRECT_URL = "analyzer:upload"
 
+# Anyone may create an account; with ALLOW_SIGNUP=0 the page and its links are gone (404).
+ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", True)
+
+# Failed sign-ins (the site's and the admin's), sign-ups and password-reset requests are
+# limited per client address (an IPv6 /64 counts as one) and per user name or e-mail
+# address within a sliding window; more get a 429. Counted in the database
+# (accounts.Attempt), so that every gunicorn worker and machine sees the same attempts.
+ACCOUNTS_ATTEMPT_WINDOW_SECONDS = env_int("AUTH_ATTEMPT_WINDOW_SECONDS", 15 * 60, minimum=1)
+ACCOUNTS_ATTEMPTS_PER_NAME = env_int("AUTH_ATTEMPTS_PER_NAME", 5, minimum=1)
+ACCOUNTS_ATTEMPTS_PER_ADDRESS = env_int("AUTH_ATTEMPTS_PER_ADDRESS", 20, minimum=1)
+
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 30, minimum=60)
 
 # --- HTTP security --------------------------------------------------------------------------
@@ -196,8 +210,12 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
-if env_bool("BEHIND_TLS_PROXY", False):
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxy is every request's REMOTE_ADDR; the client is the address it appended to
+# X-Forwarded-For (used to count sign-in attempts per client).
+ACCOUNTS_TRUST_X_FORWARDED_FOR = BEHIND_TLS_PROXY
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Browsers ignore HSTS over plain HTTP, so the production default costs nothing locally.
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 60 * 60 * 24 * 365, minimum=0)
@@ -229,6 +247,27 @@ CONTENT_SECURITY_POLICY = {
 }
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- E-mail (password resets) ---------------------------------------------------------------
+
+# Without EMAIL_HOST the e-mails are printed on the console (the `make run` terminal);
+# `check --deploy` warns about that. With it they go through that SMTP server.
+EMAIL_HOST = env_str("EMAIL_HOST", None)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = EMAIL_HOST or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+# STARTTLS on the submission port (587); EMAIL_USE_TLS=0 for a local relay.
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+# A server that hangs would otherwise hold a web worker's thread for good.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "speechemotion <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Internationalisation -------------------------------------------------------------------
 

@@ -26,7 +26,9 @@ def production_env(**overrides: str) -> dict[str, str]:
     inherited = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SECURE_", "SECRET_", "DEBUG", "ALLOWED_", "CSRF_", "SESSION_"))
+        if not k.startswith(
+            ("SECURE_", "SECRET_", "DEBUG", "ALLOWED_", "CSRF_", "SESSION_", "EMAIL_")
+        )
     }
     return inherited | {
         "DJANGO_SETTINGS_MODULE": "speechemotion.settings",
@@ -36,6 +38,8 @@ def production_env(**overrides: str) -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "1",
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
         "SECURE_HSTS_PRELOAD": "1",
+        # Password-reset e-mails are sent, not only logged (`check --deploy` warns).
+        "EMAIL_HOST": "smtp.example.org",
         **overrides,
     }
 

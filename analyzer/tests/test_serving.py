@@ -99,3 +99,21 @@ class StaticFilesTests(SimpleTestCase):
         self.assertEqual(response["Content-Encoding"], "gzip")
         self.assertIn("immutable", response["Cache-Control"])
         self.assertEqual(client.get("/static/admin/css/nonexistent.css").status_code, 404)
+
+    def test_it_serves_the_favicon_the_pages_link(self) -> None:
+        client = Client()
+        page = client.get(reverse("analyzer:upload")).content.decode()
+        [icon] = re.findall(
+            r'<link rel="icon" href="(/static/analyzer/favicon\.[0-9a-f]{12}\.svg)" '
+            r'type="image/svg\+xml">',
+            page,
+        )
+
+        response = client.get(icon)
+
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response["Content-Type"], "image/svg+xml")
+        self.assertIn(b"<svg", b"".join(response.streaming_content))
+        # Pages that do not link it (the admin's) find it at the usual address.
+        favicon_ico = client.get("/favicon.ico")
+        self.assertRedirects(favicon_ico, icon, fetch_redirect_response=False)

@@ -6,8 +6,9 @@ import sys
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, override_settings
 
+from accounts.checks import check_email_backend
 from speechemotion.settings import env_bool, env_int, env_list, env_str
 
 _OURS = {
@@ -18,6 +19,11 @@ _OURS = {
     "MAX_DURATION_SECONDS",
     "WORKER_HEARTBEAT_SECONDS",
     "STALLED_WORKER_SECONDS",
+    "ALLOW_SIGNUP",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_USE_TLS",
+    "DEFAULT_FROM_EMAIL",
 }
 
 
@@ -105,6 +111,39 @@ class SettingsTests(SimpleTestCase):
     def test_it_refuses_a_bad_limit(self) -> None:
         result = _run_python("import django; django.setup()", MAX_DURATION_SECONDS="ten")
         self.assertIn("MAX_DURATION_SECONDS='ten' is not a whole number.", result.stderr)
+
+    def test_it_reads_the_account_and_e_mail_settings(self) -> None:
+        code = (
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.ALLOW_SIGNUP, s.EMAIL_BACKEND.split('.')[-2], s.EMAIL_HOST, s.EMAIL_PORT, "
+            "s.EMAIL_USE_TLS, s.DEFAULT_FROM_EMAIL)"
+        )
+        default = _run_python(code)
+        configured = _run_python(
+            code,
+            ALLOW_SIGNUP="0",
+            EMAIL_HOST="smtp.example.org",
+            EMAIL_PORT="2525",
+            EMAIL_USE_TLS="no",
+            DEFAULT_FROM_EMAIL="ops@example.org",
+        )
+
+        # Sign-up open, e-mails printed on the console; or sign-up closed, e-mails by SMTP.
+        self.assertEqual(default.returncode, 0, default.stderr)
+        self.assertEqual(
+            default.stdout.split()[:5], ["True", "console", "localhost", "587", "True"]
+        )
+        self.assertEqual(configured.returncode, 0, configured.stderr)
+        self.assertEqual(
+            configured.stdout.strip(), "False smtp smtp.example.org 2525 False ops@example.org"
+        )
+
+    def test_it_warns_at_deploy_when_e_mails_only_reach_the_log(self) -> None:
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend"):
+            [warning] = check_email_backend(None)
+        self.assertIn("Set EMAIL_HOST", warning.hint)
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend"):
+            self.assertEqual(check_email_backend(None), [])
 
     def test_it_configures_the_worker(self) -> None:
         self.assertIn("procrastinate.contrib.django", settings.INSTALLED_APPS)
