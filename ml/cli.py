@@ -180,6 +180,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         metrics = _speaker_metrics(items, members, recipes, args, bias=bias)
     if loco is not None:
         metrics = {**(metrics or {}), "loco": loco}
+    if args.metrics_out and metrics is not None:
+        args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
+        args.metrics_out.write_text(json.dumps(metrics, indent=2) + "\n")
     if any(r.features.feature_set is FeatureSet.ENCODER for r in recipes):
         from ml import encoder
 
@@ -284,6 +287,21 @@ def _print_summary(m: dict) -> None:
     if "members" in m:
         print(f"members (UA): {m['members']}")
     print(format_confusion(np.array(m["confusion"]), EMOTION_NAMES))
+
+
+def cmd_add_metrics(args: argparse.Namespace) -> int:
+    """Record the figures of a separate evaluation run (``train --metrics-out``) in a saved
+    model's meta.json, beside those it has; the weights are not touched."""
+    from ml.recognizer import read_meta
+
+    meta = read_meta(args.model)
+    added = json.loads(args.metrics.read_text())
+    meta["metrics"] = {**(meta.get("metrics") or {}), **added}
+    tmp = args.model / "meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(args.model / "meta.json")
+    print(f"{args.model}/meta.json: added {', '.join(sorted(added))}", file=sys.stderr)
+    return 0
 
 
 # --- evaluate ------------------------------------------------------------------------
@@ -426,7 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--name", default="speechemotion")
     tr.add_argument("--out", type=Path, help="where to save the final model")
     tr.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    tr.add_argument("--metrics-out", type=Path, help="also write the figures to this JSON file")
     tr.set_defaults(func=cmd_train)
+
+    am = sub.add_parser(
+        "add-metrics", help="record a separate evaluation's figures in a model's meta.json"
+    )
+    am.add_argument("model", type=Path, help="model directory")
+    am.add_argument("metrics", type=Path, help="JSON written by train --metrics-out")
+    am.set_defaults(func=cmd_add_metrics)
 
     ev = sub.add_parser(
         "evaluate", help="a model's cross-validation figures, or its score on a labelled corpus"

@@ -258,7 +258,9 @@ def card_from_evaluation(items: Sequence[Utterance], loco: dict) -> dict:
         "trained_on": trained_on,
         "unseen": unseen,
         "summary": (
-            "Each figure comes from a model trained the same way on the other corpora only, "
-            "scored on a corpus, studio and (but for English) language it had never heard."
+            "Each figure comes from the same recipe trained without that corpus, so its "
+            "voices, studio and (but for English) language were new to the model: expect "
+            "about as much on your own recordings, and take the answer as a hint, not a "
+            "verdict."
         ),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import unittest
 import zipfile
 
@@ -154,6 +155,20 @@ class LeaveOneCorpusOutTests(TempDirMixin, unittest.TestCase):
             ["Italian actors (EMOVO)", "North American English actors (RAVDESS)"],
         )
         self.assertEqual(meta["training"]["corpora"], ["emovo", "ravdess"])
+
+    def test_it_records_a_separate_evaluation_in_a_copy_of_the_model(self) -> None:
+        copy = self.tmp / "copy"
+        shutil.copytree(self.model, copy)
+        figures = self.tmp / "figures.json"
+        figures.write_text(json.dumps({"speakers": {"ravdess_ua_mean": 0.5}}))
+        result = run_ml("add-metrics", copy, figures)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        meta = json.loads((copy / "meta.json").read_text())
+        self.assertEqual(meta["metrics"]["speakers"], {"ravdess_ua_mean": 0.5})
+        self.assertIn("loco", meta["metrics"])  # what it had stays
+        self.assertEqual(
+            EmotionRecognizer.from_path(copy).sha256, EmotionRecognizer.from_path(self.model).sha256
+        )
 
     def test_it_saves_a_model_that_judges_a_new_voice(self) -> None:
         rec = EmotionRecognizer.from_path(self.model)
