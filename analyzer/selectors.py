@@ -8,7 +8,7 @@ through the admin, never through these selectors.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,14 +38,24 @@ def analysis_list(
     owner: AbstractBaseUser | AnonymousUser | None,
     session_key: str | None,
     emotion: str | None = None,
+    status: str | None = None,
+    created_before: datetime | None = None,
+    created_after: datetime | None = None,
 ) -> QuerySet[Analysis]:
     """The caller's analyses, newest first, optionally only those whose result names
-    ``emotion`` (clear, or one of a mixed pair; "No clear emotion" names none)."""
+    ``emotion`` (clear, or one of a mixed pair; "No clear emotion" names none), with this
+    ``status``, or created before / after a moment."""
     analyses = _owned(owner=owner, session_key=session_key)
     if emotion:
         analyses = analyses.filter(
             (Q(emotion=emotion) & ~Q(verdict="unclear")) | Q(verdict="mixed", mixed_with=emotion)
         )
+    if status:
+        analyses = analyses.filter(status=status)
+    if created_before is not None:
+        analyses = analyses.filter(created_at__lt=created_before)
+    if created_after is not None:
+        analyses = analyses.filter(created_at__gt=created_after)
     return analyses.order_by("-created_at")
 
 

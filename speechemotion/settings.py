@@ -117,6 +117,12 @@ INSTALLED_APPS = [
     "analyzer",
     # Sign-up, sign-in limits and the account pages (templates/accounts).
     "accounts",
+    # The REST API under /api/v1/, its OpenAPI schema and docs (Swagger UI's files served
+    # from here by the sidecar), and the API keys.
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +249,48 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [CSP.NONE],
         "base-uri": [CSP.SELF],
         "form-action": [CSP.SELF],
+    },
+}
+
+# --- API (/api/v1/) ------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    # Bearer first: an unauthenticated request is a 401 naming the scheme, not a 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Requests per key (or signed-in user, or client address) in a period: N/second, minute,
+# hour or day. Counted in the "api" cache, a database table every process shares.
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "120/minute")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "speechemotion API",
+    "DESCRIPTION": (
+        "Upload speech, get the emotion the voice expresses. Send an API key (from "
+        "/api/keys/) as `Authorization: Bearer <key>`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN, the CSP holds.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The API's throttle counts; the table is made by api's migration 0002.
+    "api": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "api_throttle_cache",
     },
 }
 

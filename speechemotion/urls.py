@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/login/", admin_sign_in),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("", include("api.urls")),
     path("", include("analyzer.urls")),
 ]
 

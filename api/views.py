@@ -1,0 +1,217 @@
+"""The REST API under /api/v1/: thin views over ``analyzer.services`` and ``analyzer.selectors``.
+
+An upload is checked by the upload page's own form and stored and queued by the same
+service, so the API refuses what the page refuses, with the same messages.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from django.http.response import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status as http
+from rest_framework.exceptions import NotFound
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analyzer import selectors, services
+from analyzer.forms import UploadForm
+from analyzer.models import Analysis
+from analyzer.responses import stored_audio_response
+from analyzer.uploads import upload_was_cut_off
+from api.serializers import (
+    AnalysisDetailSerializer,
+    AnalysisFilterSerializer,
+    AnalysisSerializer,
+    AnalysisUploadSerializer,
+    ErrorSerializer,
+    WaitSerializer,
+)
+
+# How often a request with ?wait=N looks at its analysis again.
+WAIT_POLL_SECONDS = 0.25
+
+
+def _pause(seconds: float) -> None:
+    """Sleep between looks at the row (a seam for tests, which run the worker's job here)."""
+    time.sleep(seconds)
+
+
+def _owned_or_404(request: Request, pk: str) -> Analysis:
+    try:
+        analysis_id = uuid.UUID(pk)
+    except ValueError:
+        raise NotFound("No such analysis.") from None
+    analysis = selectors.analysis_get(pk=analysis_id, owner=request.user, session_key=None)
+    if analysis is None:
+        raise NotFound("No such analysis.")
+    return analysis
+
+
+class AnalysisPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input, named in the body."),
+    401: OpenApiResponse(ErrorSerializer, description="No key, or an unknown or revoked one."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+}
+
+
+# The analysis's id in the path (drf-spectacular names ``pk`` "id").
+_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+class AnalysisListView(APIView):
+    parser_classes = (MultiPartParser, FormParser)
+
+    @extend_schema(
+        operation_id="analyses_list",
+        parameters=[AnalysisFilterSerializer],
+        responses={200: AnalysisSerializer(many=True), **_ERRORS},
+        summary="Your analyses, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        filters = AnalysisFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        analyses = selectors.analysis_list(
+            owner=request.user, session_key=None, **filters.validated_data
+        )
+        paginator = AnalysisPagination()
+        page = paginator.paginate_queryset(analyses, request, view=self)
+        data = AnalysisSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="analyses_create",
+        request={"multipart/form-data": AnalysisUploadSerializer},
+        parameters=[
+            OpenApiParameter(
+                "wait",
+                int,
+                description="Wait up to this many seconds (0-30) for the result.",
+            )
+        ],
+        responses={
+            201: OpenApiResponse(AnalysisDetailSerializer, description="Finished within wait."),
+            202: OpenApiResponse(AnalysisSerializer, description="Queued (or still running)."),
+            **_ERRORS,
+            413: OpenApiResponse(ErrorSerializer, description="The file is too large."),
+            503: OpenApiResponse(ErrorSerializer, description="The recording could not be stored."),
+            507: OpenApiResponse(ErrorSerializer, description="No room to store the recording."),
+        },
+        summary="Upload a recording and queue its analysis",
+    )
+    def post(self, request: Request) -> Response:
+        wait = WaitSerializer(data=request.query_params)
+        wait.is_valid(raise_exception=True)
+        form = UploadForm(request.POST, request.FILES, cut_off=upload_was_cut_off(request._request))
+        if not form.is_valid():
+            return _refused(form.errors, too_large=form.cut_off)
+        try:
+            analysis = services.analysis_create(
+                upload=form.cleaned_data["file"], owner=request.user, session_key=""
+            )
+        except services.AnalysisInputError as err:
+            return _refused({"file": err.messages}, too_large=err.code == "too_large")
+        except services.AnalysisStorageError as err:
+            status = http.HTTP_507_INSUFFICIENT_STORAGE if err.disk_full else 503
+            return Response({"detail": err.message}, status=status)
+        analysis = _wait_for(analysis, seconds=wait.validated_data["wait"])
+        context = {"request": request}
+        if analysis.is_active:
+            data = AnalysisSerializer(analysis, context=context).data
+            status = http.HTTP_202_ACCEPTED
+        else:
+            data = AnalysisDetailSerializer(analysis, context=context).data
+            status = http.HTTP_201_CREATED
+        return Response(data, status=status, headers={"Location": data["url"]})
+
+
+def _refused(errors: dict[str, Any], *, too_large: bool) -> Response:
+    """The upload form's own messages, by field: 413 for a file over the limit, else 400."""
+    status = http.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else http.HTTP_400_BAD_REQUEST
+    return Response({field: list(messages) for field, messages in errors.items()}, status=status)
+
+
+def _wait_for(analysis: Analysis, *, seconds: int) -> Analysis:
+    """The analysis once it is done or failed, or as it is after ``seconds``.
+
+    Reads the row again every ``WAIT_POLL_SECONDS``; no transaction is held meanwhile.
+    """
+    deadline = time.monotonic() + seconds
+    while analysis.is_active:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        _pause(min(WAIT_POLL_SECONDS, remaining))
+        analysis.refresh_from_db()
+    return analysis
+
+
+@extend_schema(parameters=[_ID])
+class AnalysisDetailView(APIView):
+    @extend_schema(
+        operation_id="analyses_retrieve",
+        responses={200: AnalysisDetailSerializer, 404: ErrorSerializer, **_ERRORS},
+        summary="One analysis with its segments",
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        analysis = _owned_or_404(request, pk)
+        return Response(AnalysisDetailSerializer(analysis, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="analyses_destroy",
+        responses={204: None, 404: ErrorSerializer, **_ERRORS},
+        summary="Delete an analysis and its recording",
+    )
+    def delete(self, request: Request, pk: str) -> Response:
+        analysis = _owned_or_404(request, pk)
+        services.analysis_delete(analysis=analysis)
+        return Response(status=http.HTTP_204_NO_CONTENT)
+
+
+class _AnyContent(BaseContentNegotiation):
+    """The recording is what it is, whatever the client's Accept header says."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
+@extend_schema(parameters=[_ID])
+class AnalysisAudioView(APIView):
+    content_negotiation_class = _AnyContent
+
+    @extend_schema(
+        operation_id="analyses_audio",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                description="The stored recording (single byte ranges are served with 206)."
+            ),
+            404: ErrorSerializer,
+            **_ERRORS,
+        },
+        summary="The stored recording",
+    )
+    def get(self, request: Request, pk: str) -> HttpResponseBase:
+        analysis = _owned_or_404(request, pk)
+        try:
+            return stored_audio_response(request._request, analysis)
+        except FileNotFoundError:
+            raise NotFound("The recording is missing.") from None
