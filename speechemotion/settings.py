@@ -8,6 +8,7 @@ Importing this module must never import TensorFlow (see ``ml.recognizer``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -269,6 +270,11 @@ REST_FRAMEWORK = {
 # Requests per key (or signed-in user, or client address) in a period: N/second, minute,
 # hour or day. Counted in the "api" cache, a database table every process shares.
 API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "120/minute")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
+    raise ImproperlyConfigured(
+        f"API_THROTTLE_RATE={API_THROTTLE_RATE!r} is not a rate; write e.g. 120/minute "
+        "(per second, minute, hour or day)."
+    )
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "speechemotion API",
