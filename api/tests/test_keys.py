@@ -129,3 +129,22 @@ class KeyPageTests(TestCase):
         self.assertEqual(revoke.status_code, 404)
         self.assertIsNone(ApiKey.objects.get().revoked_at)
         self.assertNotContains(page, api_key.prefix)
+
+
+class ApiKeyAdminTests(TestCase):
+    def test_it_lets_staff_revoke_a_key_without_showing_its_hash(self) -> None:
+        make_user("bob")
+        key = new_key("bob", "bob's script")
+        api_key = ApiKey.objects.get()
+        self.client.force_login(make_user("root", staff=True))
+
+        listing = self.client.get(reverse("admin:api_apikey_changelist"))
+        page = self.client.get(reverse("admin:api_apikey_change", args=[api_key.pk]))
+        self.client.post(
+            reverse("admin:api_apikey_changelist"),
+            {"action": "revoke", "_selected_action": [api_key.pk]},
+        )
+
+        self.assertContains(listing, "bob&#x27;s script")
+        self.assertNotContains(page, api_key.key_hash)
+        self.assertEqual(KeyClient(key).get(ANALYSES).status_code, 401)
