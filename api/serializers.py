@@ -139,6 +139,15 @@ class AnalysisDetailSerializer(AnalysisSerializer):
         return SegmentSerializer(selectors.segment_list(analysis=analysis), many=True).data
 
 
+class AnalysisPageSerializer(serializers.Serializer):
+    """Only for the schema: one page of the list (``api.views.AnalysisPagination``)."""
+
+    count = serializers.IntegerField(help_text="Analyses in all the pages.")
+    next = serializers.URLField(allow_null=True, help_text="The next page, if any.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, if any.")
+    results = AnalysisSerializer(many=True)
+
+
 class AnalysisUploadSerializer(serializers.Serializer):
     """Only for the schema: the upload itself is checked by ``analyzer.forms.UploadForm``."""
 

@@ -30,6 +30,7 @@ from analyzer.uploads import upload_was_cut_off
 from api.serializers import (
     AnalysisDetailSerializer,
     AnalysisFilterSerializer,
+    AnalysisPageSerializer,
     AnalysisSerializer,
     AnalysisUploadSerializer,
     ErrorSerializer,
@@ -62,8 +63,17 @@ class AnalysisPagination(PageNumberPagination):
     max_page_size = 100
 
 
+# A 400's body names each field's problems ({"file": ["The file is empty."]}), or says
+# what is wrong with the request as a whole ({"detail": "..."}).
+_FIELD_ERRORS = {
+    "type": "object",
+    "additionalProperties": {
+        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+    },
+}
+
 _ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Bad input, named in the body."),
+    400: OpenApiResponse(_FIELD_ERRORS, description="Bad input, named in the body."),
     401: OpenApiResponse(ErrorSerializer, description="No key, or an unknown or revoked one."),
     429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
 }
@@ -79,7 +89,7 @@ class AnalysisListView(APIView):
     @extend_schema(
         operation_id="analyses_list",
         parameters=[AnalysisFilterSerializer],
-        responses={200: AnalysisSerializer(many=True), **_ERRORS},
+        responses={200: AnalysisPageSerializer, **_ERRORS},
         summary="Your analyses, newest first",
     )
     def get(self, request: Request) -> Response:
@@ -107,7 +117,7 @@ class AnalysisListView(APIView):
             201: OpenApiResponse(AnalysisDetailSerializer, description="Finished within wait."),
             202: OpenApiResponse(AnalysisSerializer, description="Queued (or still running)."),
             **_ERRORS,
-            413: OpenApiResponse(ErrorSerializer, description="The file is too large."),
+            413: OpenApiResponse(_FIELD_ERRORS, description="The file is too large."),
             503: OpenApiResponse(ErrorSerializer, description="The recording could not be stored."),
             507: OpenApiResponse(ErrorSerializer, description="No room to store the recording."),
         },
