@@ -162,7 +162,13 @@ class AnalysisFilterSerializer(serializers.Serializer):
 
 
 class WaitSerializer(serializers.Serializer):
-    wait = serializers.IntegerField(min_value=0, max_value=30, required=False, default=0)
+    wait = serializers.IntegerField(
+        min_value=0,
+        max_value=30,
+        required=False,
+        default=0,
+        help_text="Wait up to this many seconds for the result (201 if it is done by then).",
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

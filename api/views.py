@@ -106,13 +106,7 @@ class AnalysisListView(APIView):
     @extend_schema(
         operation_id="analyses_create",
         request={"multipart/form-data": AnalysisUploadSerializer},
-        parameters=[
-            OpenApiParameter(
-                "wait",
-                int,
-                description="Wait up to this many seconds (0-30) for the result.",
-            )
-        ],
+        parameters=[WaitSerializer],
         responses={
             201: OpenApiResponse(AnalysisDetailSerializer, description="Finished within wait."),
             202: OpenApiResponse(AnalysisSerializer, description="Queued (or still running)."),
