@@ -297,6 +297,9 @@ CACHES = {
     "api": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "api_throttle_cache",
+        # One small row per key (or user, or address) seen within the rate's period; past
+        # the default 300 Django would drop a third of them and forget their counts.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
     },
 }
 
