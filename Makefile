@@ -49,7 +49,7 @@ help:
 	@echo "make migrations-check  fail if models changed without a migration"
 	@echo "make bench             every bench, short settings, one table of figures (BENCH_ARGS=--full)"
 	@echo "make train             python -m ml train (TRAIN_ARGS=...)"
-	@echo "make model             retrain the bundled model (fixed seed, about 45 min)"
+	@echo "make model             retrain the bundled model (fixed seed, about an hour)"
 	@echo "make db                print the DATABASE_URL (starting a private cluster if needed)"
 	@echo "make clean-db          stop the private PostgreSQL cluster in .pgdata/"
 
@@ -135,7 +135,7 @@ bench: venv
 train: venv
 	@$(PY) -m ml train $(TRAIN_ARGS)
 
-# Rebuilds the bundled model with its fixed seed, in about 45 minutes on two cores:
+# Rebuilds the bundled model with its fixed seed, in about an hour on two cores:
 # 1. the features of every take (cached in build/cache: a rerun skips this);
 # 2. side by side, one core each: leave one corpus out (the headline figures, and the
 #    temperature, neutral prior and clarity rule fitted on them) then the final fit on

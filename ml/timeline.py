@@ -66,8 +66,8 @@ def timeline(
 
     signal : np.ndarray [shape=(n,)] mono float32 at sr=16000.
     ``progress(done, total)`` is called after each window, in order.
-    ``workers`` threads classify windows side by side: the encoder and the FFTs release
-    the GIL, so two threads on two cores analyse a long recording about 1.5x as fast.
+    ``workers`` threads classify windows side by side: the encoder, ONNX Runtime and the
+    FFTs release the GIL, so two threads keep both cores of the machine busy.
     """
     spans = list(windows(speech_regions(signal)))
 
