@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from analyzer import selectors, services
+from analyzer import exports, selectors, services
 from analyzer.forms import ACCEPT, HistoryFilterForm, UploadForm
 from analyzer.models import Analysis
 from analyzer.ownership import anonymous_owner_key, session_key
@@ -128,6 +128,28 @@ def history(request: HttpRequest) -> HttpResponse:
         "analyzer/history.html",
         {"page": page, "filter_form": filter_form, "emotion": emotion or ""},
     )
+
+
+@require_GET
+def history_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The history as filtered on its page, every page of it, as CSV or JSON."""
+    if fmt not in exports.FORMATS:
+        raise Http404("No such format.")
+    filter_form = HistoryFilterForm(request.GET or None)
+    emotion = filter_form.cleaned_data["emotion"] if filter_form.is_valid() else None
+    analyses = selectors.analysis_list(
+        owner=request.user, session_key=session_key(request), emotion=emotion or None
+    )
+    return exports.history_export_response(analyses=analyses, fmt=fmt)
+
+
+@require_GET
+def export(request: HttpRequest, pk: uuid.UUID, fmt: str) -> HttpResponse:
+    """One analysis with its segments as CSV or JSON."""
+    if fmt not in exports.FORMATS:
+        raise Http404("No such format.")
+    analysis = _owned_or_404(request, pk)
+    return exports.analysis_export_response(analysis=analysis, fmt=fmt)
 
 
 @require_GET

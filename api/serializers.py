@@ -19,6 +19,56 @@ _EMOTION_MAP = {
 }
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+# The JSON downloads (``analyzer.exports``), described by hand: they are built without DRF.
+_EXPORT_SUMMARY_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "format": "uuid"},
+    "status": {"type": "string", "enum": [value for value, _ in Analysis.Status.choices]},
+    "file_name": {"type": "string"},
+    "duration": {"type": "number"},
+    "created": {"type": "string", "format": "date-time"},
+    "model": {"type": "string", "nullable": True},
+    "emotion": {"type": "string", "enum": list(EMOTION_NAMES), "nullable": True},
+    "confidence": {"type": "number", "nullable": True},
+    "verdict": {"type": "string", "enum": ["clear", "mixed", "unclear"], "nullable": True},
+    "headline": {"type": "string", "nullable": True},
+    "probabilities": _nullable(_EMOTION_MAP),
+    "speaking_time": _nullable(_EMOTION_MAP),
+}
+HISTORY_EXPORT_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": _EXPORT_SUMMARY_PROPERTIES,
+        "required": list(_EXPORT_SUMMARY_PROPERTIES),
+    },
+}
+ANALYSIS_EXPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **_EXPORT_SUMMARY_PROPERTIES,
+        "segments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "start": {"type": "number"},
+                    "end": {"type": "number"},
+                    "emotion": {"type": "string", "enum": list(EMOTION_NAMES)},
+                    "confidence": {"type": "number"},
+                    "probabilities": _EMOTION_MAP,
+                },
+                "required": ["start", "end", "emotion", "confidence", "probabilities"],
+            },
+        },
+    },
+    "required": [*_EXPORT_SUMMARY_PROPERTIES, "segments"],
+}
+
+
 class SegmentSerializer(serializers.ModelSerializer):
     probabilities = serializers.SerializerMethodField()
 

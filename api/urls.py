@@ -11,7 +11,25 @@ app_name = "api"
 
 urlpatterns = [
     path("api/v1/analyses/", views.AnalysisListView.as_view(), name="analysis-list"),
+    path(
+        "api/v1/analyses/export.csv", views.HistoryExportCsvView.as_view(), name="export-list-csv"
+    ),
+    path(
+        "api/v1/analyses/export.json",
+        views.HistoryExportJsonView.as_view(),
+        name="export-list-json",
+    ),
     path("api/v1/analyses/<str:pk>/", views.AnalysisDetailView.as_view(), name="analysis-detail"),
+    path(
+        "api/v1/analyses/<str:pk>/export.csv",
+        views.AnalysisExportCsvView.as_view(),
+        name="analysis-export-csv",
+    ),
+    path(
+        "api/v1/analyses/<str:pk>/export.json",
+        views.AnalysisExportJsonView.as_view(),
+        name="analysis-export-json",
+    ),
     path(
         "api/v1/analyses/<str:pk>/audio/",
         views.AnalysisAudioView.as_view(),

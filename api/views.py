@@ -22,12 +22,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analyzer import selectors, services
+from analyzer import exports, selectors, services
 from analyzer.forms import UploadForm
 from analyzer.models import Analysis
 from analyzer.responses import stored_audio_response
 from analyzer.uploads import upload_was_cut_off
 from api.serializers import (
+    ANALYSIS_EXPORT_SCHEMA,
+    HISTORY_EXPORT_SCHEMA,
     AnalysisDetailSerializer,
     AnalysisFilterSerializer,
     AnalysisPageSerializer,
@@ -219,3 +221,100 @@ class AnalysisAudioView(APIView):
             return stored_audio_response(request._request, analysis)
         except FileNotFoundError:
             raise NotFound("The recording is missing.") from None
+
+
+_CSV_EXPORT = OpenApiResponse(
+    OpenApiTypes.STR, description="A CSV download (Content-Disposition: attachment)."
+)
+
+
+class _ExportView(APIView):
+    """A download, CSV or JSON by its path, whatever the Accept header says."""
+
+    content_negotiation_class = _AnyContent
+    fmt = "json"
+
+
+@extend_schema(parameters=[_ID])
+class _AnalysisExportView(_ExportView):
+    def get(self, request: Request, pk: str) -> HttpResponseBase:
+        analysis = _owned_or_404(request, pk)
+        return exports.analysis_export_response(analysis=analysis, fmt=self.fmt)
+
+
+class AnalysisExportCsvView(_AnalysisExportView):
+    fmt = "csv"
+
+    @extend_schema(
+        operation_id="analyses_export_csv",
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="One row per segment, the overall result repeated on each.",
+            ),
+            404: ErrorSerializer,
+            **_ERRORS,
+        },
+        summary="One analysis and its segments as CSV",
+    )
+    def get(self, request: Request, pk: str) -> HttpResponseBase:
+        return super().get(request, pk)
+
+
+class AnalysisExportJsonView(_AnalysisExportView):
+    fmt = "json"
+
+    @extend_schema(
+        operation_id="analyses_export_json",
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                ANALYSIS_EXPORT_SCHEMA, description="The result with a segments list."
+            ),
+            404: ErrorSerializer,
+            **_ERRORS,
+        },
+        summary="One analysis and its segments as a JSON download",
+    )
+    def get(self, request: Request, pk: str) -> HttpResponseBase:
+        return super().get(request, pk)
+
+
+class _HistoryExportView(_ExportView):
+    def get(self, request: Request) -> HttpResponseBase:
+        filters = AnalysisFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        analyses = selectors.analysis_list(
+            owner=request.user, session_key=None, **filters.validated_data
+        )
+        return exports.history_export_response(analyses=analyses, fmt=self.fmt)
+
+
+class HistoryExportCsvView(_HistoryExportView):
+    fmt = "csv"
+
+    @extend_schema(
+        operation_id="analyses_export_list_csv",
+        parameters=[AnalysisFilterSerializer],
+        responses={(200, "text/csv"): _CSV_EXPORT, **_ERRORS},
+        summary="Your analyses as filtered, all of them, as CSV (one row each)",
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        return super().get(request)
+
+
+class HistoryExportJsonView(_HistoryExportView):
+    fmt = "json"
+
+    @extend_schema(
+        operation_id="analyses_export_list_json",
+        parameters=[AnalysisFilterSerializer],
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                HISTORY_EXPORT_SCHEMA, description="A list, newest first."
+            ),
+            **_ERRORS,
+        },
+        summary="Your analyses as filtered, all of them, as a JSON download",
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        return super().get(request)

@@ -20,8 +20,12 @@ class SchemaTests(TestCase):
             sorted(schema["paths"]),
             [
                 "/api/v1/analyses/",
+                "/api/v1/analyses/export.csv",
+                "/api/v1/analyses/export.json",
                 "/api/v1/analyses/{id}/",
                 "/api/v1/analyses/{id}/audio/",
+                "/api/v1/analyses/{id}/export.csv",
+                "/api/v1/analyses/{id}/export.json",
             ],
         )
         post = schema["paths"]["/api/v1/analyses/"]["post"]
