@@ -253,15 +253,11 @@ def _speaker_metrics(items, members, recipes, args, *, bias: float = 0.0) -> dic
     speakers = speaker_summary(HeldOut(logits, labels, corpora, seconds), folds)
     score_on = args.score_on.split(",") if args.score_on else sorted(set(corpora))
     keep = np.flatnonzero(np.isin(corpora, score_on))
-    remap = {old: new for new, old in enumerate(keep)}
-    kept_folds = [np.array([remap[i] for i in f if i in remap], dtype=int) for f in folds]
-    metrics = CVResult(logits[keep], labels[keep], kept_folds, seconds).summary()
+    metrics = CVResult(logits, labels, folds, seconds).subset(keep).summary()
     metrics["scored_corpora"] = score_on
     if len(results) > 1:
         metrics["members"] = {  # keyed like the weights files: one kind may come twice
-            f"{r.architecture}-{r.seed}": CVResult(
-                res.logits[keep], labels[keep], kept_folds, res.seconds
-            ).summary()["ua_mean"]
+            f"{r.architecture}-{r.seed}": res.subset(keep).summary()["ua_mean"]
             for r, res in zip(recipes, results, strict=True)
         }
     _print_summary(metrics)

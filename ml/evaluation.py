@@ -147,8 +147,6 @@ def neutral_bias(held: HeldOut) -> tuple[float, HeldOut]:
     shifted = held.logits.copy()
     for c in sorted(set(held.corpora)):
         rest = held.corpora != c
-        if len(set(held.corpora[rest])) == 0:
-            continue
         b = _neutral_bias_for(held.logits[rest], held.labels[rest], held.corpora[rest])
         shifted[held.corpora == c, NEUTRAL] += b
     b_all = _neutral_bias_for(held.logits, held.labels, held.corpora)

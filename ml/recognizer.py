@@ -221,9 +221,11 @@ def read_meta(path: Path) -> dict[str, Any]:
             f"{path} was trained on labels {meta.get('labels')}; expected {list(EMOTION_NAMES)}."
         )
     bias = meta.get("logit_bias", {})
-    if not isinstance(bias, dict) or set(bias) - set(EMOTION_NAMES):
-        raise ModelLoadError(f"{path}/meta.json: logit_bias must map emotions to numbers.")
-    if not all(isinstance(v, int | float) and np.isfinite(v) for v in bias.values()):
+    if (
+        not isinstance(bias, dict)
+        or set(bias) - set(EMOTION_NAMES)
+        or not all(isinstance(v, int | float) and np.isfinite(v) for v in bias.values())
+    ):
         raise ModelLoadError(f"{path}/meta.json: logit_bias must map emotions to numbers.")
     if not meta.get("members"):
         raise ModelLoadError(f"{path}/meta.json lists no model members.")

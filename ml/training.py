@@ -117,7 +117,7 @@ def _file_features(path: Path, config: FeatureConfig, variants: Sequence[str], s
     return [extract_features(_variant(signal, v, rng), config) for v in variants]
 
 
-def _encoder_version(config: FeatureConfig) -> str:
+def _encoder_version() -> str:
     """What else decides encoder features: the pretrained weights and their precision."""
     from ml import encoder
 
@@ -144,7 +144,7 @@ def compute_features(
         [str(u.path) for u in items],
     ]
     if config.feature_set is FeatureSet.ENCODER:
-        parts.insert(2, _encoder_version(config))
+        parts.insert(2, _encoder_version())
     key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
     cache = cache_dir / f"features-{key}.npz" if cache_dir else None
     if cache and cache.exists():
@@ -313,6 +313,12 @@ class CVResult:
     folds: list[np.ndarray]
     seconds: float
 
+    def subset(self, keep: np.ndarray) -> CVResult:
+        """The same result over the utterances ``keep`` only (folds renumbered)."""
+        remap = {old: new for new, old in enumerate(keep)}
+        folds = [np.array([remap[i] for i in f if i in remap], dtype=int) for f in self.folds]
+        return CVResult(self.logits[keep], self.labels[keep], folds, self.seconds)
+
     def fold_scores(self) -> list[dict[str, float]]:
         scores = []
         for test in self.folds:
@@ -380,10 +386,8 @@ def cross_validate(
             labels[test][scored[test]], logits[test][scored[test]].argmax(1)
         )
         _log(f"fold {k + 1}/{n_folds}: UA {ua:.3f} ({time.perf_counter() - t0:.0f} s)")
-    keep = np.flatnonzero(scored)
-    remap = {old: new for new, old in enumerate(keep)}
-    folds_kept = [np.array([remap[i] for i in f if i in remap]) for f in folds]
-    return CVResult(logits[keep], labels[keep], folds_kept, time.perf_counter() - t0)
+    full = CVResult(logits, labels, folds, time.perf_counter() - t0)
+    return full.subset(np.flatnonzero(scored))
 
 
 def _log(msg: str) -> None:
