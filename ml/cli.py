@@ -300,6 +300,23 @@ def cmd_add_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export --------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the ONNX file of each member of a saved model and record it in meta.json."""
+    from ml.export import export_model
+
+    try:
+        written = export_model(args.model)
+    except MLError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 # --- evaluate ------------------------------------------------------------------------
 
 
@@ -449,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     am.add_argument("model", type=Path, help="model directory")
     am.add_argument("metrics", type=Path, help="JSON written by train --metrics-out")
     am.set_defaults(func=cmd_add_metrics)
+
+    ex = sub.add_parser("export", help="write a saved model's ONNX files, which the service runs")
+    ex.add_argument("model", type=Path, help="model directory")
+    ex.set_defaults(func=cmd_export)
 
     ev = sub.add_parser(
         "evaluate", help="a model's cross-validation figures, or its score on a labelled corpus"

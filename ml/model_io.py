@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ml.export import onnx_name, write_onnx
 from ml.labels import EMOTION_NAMES
 from ml.recognizer import FORMAT, VERSION, file_sha256
 
@@ -42,7 +43,8 @@ def save_model(
     temperature: float | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Write ``meta.json`` and one ``<architecture>-<seed>.keras`` per member, atomically.
+    """Write ``meta.json`` and, per member, ``<architecture>-<seed>.keras`` and the same
+    network exported to ``<architecture>-<seed>.onnx`` (what serving runs), atomically.
 
     ``temperature`` defaults to the one fitted in ``metrics``; ``extra`` adds top-level keys
     (the clarity rule, the plain-words card, the encoder's package).
@@ -53,12 +55,16 @@ def save_model(
     specs = []
     for model, norm, recipe in members:
         weights = f"{recipe.architecture}-{recipe.seed}.keras"
-        _with_normaliser(inference_copy(model), norm).save(tmp / weights)
+        saved = _with_normaliser(inference_copy(model), norm)
+        saved.save(tmp / weights)
+        exported = onnx_name(weights)
         specs.append(
             {
                 "architecture": recipe.architecture,
                 "weights": weights,
                 "sha256": file_sha256(tmp / weights),
+                "onnx": exported,
+                "onnx_sha256": write_onnx(saved, tmp / exported),
                 "weight": 1.0,
                 "features": recipe.features.to_dict(),
                 "recipe": recipe.to_dict(),

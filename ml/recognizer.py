@@ -6,10 +6,12 @@ A saved model is a directory::
 
     meta.json      format, version, name, label order, temperature, members, training
                    data description, validation metrics
-    <member>.keras the Keras weights of each member (one, or several for an ensemble)
+    <member>.keras the Keras weights of each member (one, or several for an ensemble):
+                   training's record, and the model's identity (:attr:`sha256`)
+    <member>.onnx  the same network exported by ``ml.export``: what the loader runs
 
-:meth:`EmotionRecognizer.from_path` checks all of it before anything is used. Importing
-this module does not import TensorFlow; loading a model does.
+:meth:`EmotionRecognizer.from_path` checks all of it before anything is used. The members
+run in ONNX Runtime: neither importing this module nor loading a model imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -89,11 +91,53 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+# ONNX Runtime threads per session. A member is about a million multiply-adds, and
+# ml.timeline runs two windows side by side on this two-core machine: more threads per
+# call would only contend.
+ONNX_THREADS = 1
+
+
 @dataclass
 class _Member:
     features: FeatureConfig
     weight: float
-    call: Any  # compiled: [1, ...] float32 -> [1, 8] logits
+    call: Any  # [1, ...] float32 -> [1, 8] logits
+
+
+def _checked(path: Path, expected: str | None) -> str:
+    """The SHA-256 of ``path``, which must be ``expected`` when meta.json records one."""
+    digest = file_sha256(path)
+    if expected and expected != digest:
+        raise ModelLoadError(
+            f"{path} does not match the SHA-256 recorded in meta.json; "
+            "the weights were changed or damaged."
+        )
+    return digest
+
+
+def _onnx_member(path: Path, expected: str | None) -> Any:
+    """An ONNX Runtime session for one member's file, as a function of the features."""
+    _checked(path, expected)
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = ONNX_THREADS
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: they raise here anyway
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as err:  # onnxruntime raises its own types for a damaged file
+        raise ModelLoadError(f"{path} could not be loaded: {err}") from err
+    (inp,), outputs = session.get_inputs(), session.get_outputs()
+    if len(outputs) != 1 or outputs[0].shape[-1] != len(EMOTION_NAMES):
+        raise ModelLoadError(
+            f"{path} has outputs {[o.shape for o in outputs]}; expected one of "
+            f"{len(EMOTION_NAMES)} logits."
+        )
+    name = inp.name
+    return lambda x: session.run(None, {name: x})[0]
 
 
 class EmotionRecognizer:
@@ -117,35 +161,18 @@ class EmotionRecognizer:
         """Load and check a saved model directory; ``ModelLoadError`` says what is wrong."""
         path = Path(path)
         meta = read_meta(path)
-        import keras
-        import tensorflow as tf
-
         members, digests = [], []
         for spec in meta["members"]:
-            weights = path / spec["weights"]
-            digest = file_sha256(weights)
-            if spec.get("sha256") and spec["sha256"] != digest:
+            # The .keras file is not run, but it is the model's identity and provenance.
+            digests.append(_checked(path / spec["weights"], spec.get("sha256")))
+            if not spec.get("onnx"):
                 raise ModelLoadError(
-                    f"{weights} does not match the SHA-256 recorded in meta.json; "
-                    "the weights were changed or damaged."
+                    f"{path} has no ONNX file for {spec['weights']}; models are run with "
+                    f"ONNX Runtime: export them with `python -m ml export {path}`."
                 )
-            try:
-                model = keras.saving.load_model(weights, compile=False)
-            except Exception as err:  # keras raises many types for a damaged file
-                raise ModelLoadError(f"{weights} could not be loaded: {err}") from err
+            call = _onnx_member(path / spec["onnx"], spec.get("onnx_sha256"))
             config = FeatureConfig.from_dict(spec["features"])
-            if model.output_shape[-1] != len(EMOTION_NAMES):
-                raise ModelLoadError(
-                    f"{weights} has {model.output_shape[-1]} outputs; expected "
-                    f"{len(EMOTION_NAMES)}."
-                )
-            if config.feature_set is FeatureSet.LOGMEL:
-                spec_in = tf.TensorSpec([1, None, config.frame_dim], tf.float32)
-            else:
-                spec_in = tf.TensorSpec([1, model.input_shape[-1]], tf.float32)
-            call = tf.function(lambda x, m=model: m(x, training=False), input_signature=[spec_in])
             members.append(_Member(config, float(spec.get("weight", 1.0)), call))
-            digests.append(digest)
         sha = (
             digests[0]
             if len(digests) == 1
@@ -160,7 +187,8 @@ class EmotionRecognizer:
         return rec
 
     def _warm_up(self) -> None:
-        # Trace the compiled functions now, so the first request is not the slow one.
+        # Run every session and the encoder once now, so the first request is not the
+        # slow one (first-run allocations).
         rng = np.random.default_rng(0)
         self.predict_signal(
             rng.normal(0, 0.1, SAMPLE_RATE * 2).astype(np.float32), check_speech=False
@@ -232,6 +260,8 @@ def read_meta(path: Path) -> dict[str, Any]:
     for spec in meta["members"]:
         if not (path / spec.get("weights", "")).is_file():
             raise ModelLoadError(f"{path} lacks the weights file {spec.get('weights')!r}.")
+        if spec.get("onnx") and not (path / spec["onnx"]).is_file():
+            raise ModelLoadError(f"{path} lacks the ONNX file {spec['onnx']!r}.")
         try:
             FeatureConfig.from_dict(spec.get("features", {}))
         except (TypeError, ValueError) as err:

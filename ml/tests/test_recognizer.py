@@ -200,12 +200,13 @@ class LoadErrorTests(TempDirMixin, unittest.TestCase):
         self.assertLoadError(path, "does not match the SHA-256", weights.name)
 
     def test_it_rejects_weights_that_are_not_a_model(self) -> None:
+        # The loader runs the ONNX export of each member (see test_export.py).
         def forget_digest(meta: dict) -> None:
-            meta["members"][0]["sha256"] = ""
+            meta["members"][0]["onnx_sha256"] = ""
 
         path = self._edit_meta("not-a-model", forget_digest)
-        weights = self._weights(path)
-        weights.write_bytes(b"definitely not a keras archive")
+        weights = path / json.loads((path / "meta.json").read_text())["members"][0]["onnx"]
+        weights.write_bytes(b"definitely not an onnx graph")
         self.assertLoadError(path, "could not be loaded", weights.name)
 
     def test_it_rejects_a_bad_feature_configuration(self) -> None:
