@@ -3,12 +3,13 @@
     python bench/fuzz_decoder.py [--count 3000] [--seed N] [--max-duration 3] [--timeout 10]
                                  [--save-unexpected DIR]
 
-The inputs are those of ``ml/tests/test_fuzz_decoder.py`` (which runs a few hundred of
-them): small valid WAV/FLAC/Ogg/MP3/MP4/WebM/MKV files with flipped bytes, cut at random,
-with their headers spliced onto random bytes or their fields set to extremes, random
-bytes behind real signatures, empty files, all under random names. Prints how many ended
-as decoded audio, as each MLError, and as anything else (UNEXPECTED, a bug), then the
-slowest inputs. A figure, not a test: the exit status is 0 whatever the outcome.
+The inputs are the fuzz corpus of ``ml/fuzzing.py`` (``ml/tests/test_fuzz_decoder.py``
+runs a few hundred of them): small valid WAV/FLAC/Ogg/MP3/MP4/WebM/MKV files with flipped
+bytes, cut at random, with their headers spliced onto random bytes or their fields set to
+extremes, random bytes behind real signatures, empty files, all under random names.
+Prints how many ended as decoded audio, as each MLError, and as anything else
+(UNEXPECTED, a bug), then the slowest inputs. A figure, not a test: the exit status is 0
+whatever the outcome.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import figure  # noqa: E402
-from ml.tests.test_fuzz_decoder import (  # noqa: E402
+from ml.fuzzing import (  # noqa: E402
     DECODED,
     FUZZ_SEED,
     MAX_DURATION,

@@ -3,41 +3,43 @@
 Layer 1 of ``load_audio -> extract_features -> predict_signal -> predict_file``.
 
 The format is sniffed from the first bytes of the file, never trusted from its name.
-``soundfile`` (libsndfile) reads WAV, FLAC, Ogg and MP3; MP4/MOV/M4A and Matroska/WebM go
-through the ffmpeg binary that ``imageio-ffmpeg`` ships (videos through moviepy, see
-:mod:`ml.video`). librosa's deprecated audioread fallback is never used.
+``soundfile`` (libsndfile) reads WAV, FLAC, Ogg and MP3; MP4/MOV/M4A and Matroska/WebM,
+sound or video, are probed by :mod:`ml.video` and decoded by the ffmpeg binary that
+``imageio-ffmpeg`` ships, both through :func:`ml.ffmpeg.run`. librosa's deprecated
+audioread fallback is never used.
+
+Decoding stops after ``timeout`` seconds: given by the caller, or else the process-wide
+default (:data:`DEFAULT_DECODE_TIMEOUT`, which the web service sets from its settings with
+:func:`configure`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import subprocess
-import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from ml import ffmpeg
 from ml.errors import (
     AudioDecodeError,
     AudioTooLongError,
     AudioTooShortError,
-    DecodeTimeoutError,
     NoAudioTrackError,
     NoSpeechError,
     UnsupportedFormatError,
 )
+from ml.ffmpeg import Deadline, format_seconds
+from ml.video import DEFAULT_PROBE_TIMEOUT, video_info
 
 SAMPLE_RATE = 16000
 MIN_DURATION = 0.5  # seconds; less than this holds too little speech to judge
-DECODE_TIMEOUT = float(os.environ.get("SPEECHEMOTION_DECODE_TIMEOUT", "120"))
+DEFAULT_DECODE_TIMEOUT = 120.0  # seconds of wall-clock time, unless configure() says otherwise
 _BLOCK = 1 << 14  # frames read at a time, so memory stays bounded by the output size
 _BLOCK_BYTES = 1 << 22  # ... fewer when the channels would make a block larger than this
 _MAX_CHANNELS = 64  # no recording of speech has more: a broken or hostile header
@@ -47,10 +49,25 @@ _MIN_SAMPLE_RATE, _MAX_SAMPLE_RATE = 1000, 1_000_000
 _WAV_STREAMING_SIZE = 0x7FFF0000
 _UNKNOWN_FRAMES = 1 << 62
 _MAX_SAMPLE = 64.0  # 36 dB over full scale: no float recording goes that far
-_FIRST_READ = 1 << 20  # bytes of ffmpeg output read before the buffer grows
-FFMPEG_MAX_ALLOC = str(256 << 20)
-"""Bytes ffmpeg may allocate at once (``-max_alloc``): a header announcing a gigantic
-table makes ffmpeg fail at once instead of taking gigabytes."""
+
+_decode_timeout = DEFAULT_DECODE_TIMEOUT
+
+
+def configure(*, decode_timeout: float) -> None:
+    """Set the time limit (seconds) of :func:`load_audio` calls that give none.
+
+    The web service calls this once at start-up with ``settings.SPEECHEMOTION_DECODE_TIMEOUT``;
+    the CLI with its ``--decode-timeout``. The ml package reads no environment variable.
+    """
+    global _decode_timeout
+    if not (math.isfinite(decode_timeout) and decode_timeout > 0):
+        raise ValueError(f"decode_timeout must be a positive number of seconds: {decode_timeout}")
+    _decode_timeout = float(decode_timeout)
+
+
+def decode_timeout() -> float:
+    """The time limit (seconds) of :func:`load_audio` calls that give none."""
+    return _decode_timeout
 
 
 class AudioFormat(StrEnum):
@@ -157,15 +174,13 @@ def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:
 
 
 def _probe(
-    path: Path, *, max_duration: float | None = None, timeout: float | None = None
+    path: Path, *, max_duration: float | None = None, deadline: Deadline | None = None
 ) -> AudioInfo:
     fmt = sniff_format(_read_head(path))
     if fmt.via_ffmpeg:
-        from ml.video import DEFAULT_PROBE_TIMEOUT, video_info
-
-        probe_timeout = DEFAULT_PROBE_TIMEOUT if timeout is None else timeout
         try:
-            vi = video_info(path, timeout=probe_timeout, max_duration=max_duration)
+            timeout = deadline or DEFAULT_PROBE_TIMEOUT
+            vi = video_info(path, timeout=timeout, max_duration=max_duration)
         except FileNotFoundError as err:  # removed since its first bytes were read
             raise AudioDecodeError("The file could not be read.") from err
         if not vi.has_audio:
@@ -252,40 +267,12 @@ def _check_duration(duration: float, max_duration: float | None) -> None:
         return
     if math.isinf(duration):  # decoding was stopped past the limit: no length to tell
         raise AudioTooLongError(
-            f"The recording is longer than the limit of {_fmt_seconds(max_duration)}."
+            f"The recording is longer than the limit of {format_seconds(max_duration)}."
         )
     raise AudioTooLongError(
-        f"The recording is {_fmt_seconds(duration)} long; the limit is "
-        f"{_fmt_seconds(max_duration)}."
+        f"The recording is {format_seconds(duration)} long; the limit is "
+        f"{format_seconds(max_duration)}."
     )
-
-
-def _fmt_seconds(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s"
-
-
-class _Deadline:
-    """The wall-clock budget of one decoding, shared by its steps."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._end = time.monotonic() + timeout
-
-    def remaining(self) -> float:
-        return max(self._end - time.monotonic(), 0.0)
-
-    def check(self) -> None:
-        if time.monotonic() > self._end:
-            raise self.error()
-
-    def error(self) -> DecodeTimeoutError:
-        return DecodeTimeoutError(
-            f"Decoding took longer than {_fmt_seconds(self.timeout)} and was stopped."
-        )
 
 
 def _check_samples(samples: np.ndarray) -> np.ndarray:
@@ -300,7 +287,7 @@ def _check_samples(samples: np.ndarray) -> np.ndarray:
 
 
 def _read_soundfile(
-    path: Path, info: AudioInfo, max_duration: float | None, deadline: _Deadline | None = None
+    path: Path, info: AudioInfo, max_duration: float | None, deadline: Deadline | None = None
 ) -> np.ndarray:
     """Decode, downmix and resample block by block -> [shape=(n,)] float32 at 16 kHz.
 
@@ -368,129 +355,61 @@ def _tell(fh: sf.SoundFile) -> int:
         return -1
 
 
-def _ffmpeg_decode(path: Path, max_duration: float | None, deadline: _Deadline) -> np.ndarray:
-    import imageio_ffmpeg
+def _ffmpeg_decode(path: Path, max_duration: float | None, deadline: Deadline) -> np.ndarray:
+    """The first sound track, downmixed and resampled by ffmpeg -> [shape=(n,)] float32.
 
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error"]
-    cmd += ["-max_alloc", FFMPEG_MAX_ALLOC, "-i", str(path)]
-    cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE)]
+    ffmpeg stops a second past ``max_duration`` (``-t``); the output is read with a cap
+    a second beyond that, in case it does not.
+    """
+    args = ["-v", "error", "-i", ffmpeg.local_file(path)]
+    args += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE)]
     cap = None
     if max_duration is not None:
-        cmd += ["-t", f"{max_duration + 1:.3f}"]  # the output, hence the memory, is capped
+        args += ["-t", f"{max_duration + 1:.3f}"]  # the output, hence the memory, is capped
         cap = (int((max_duration + 1) * SAMPLE_RATE) + SAMPLE_RATE) * 4
-    cmd += ["-f", "f32le", "pipe:1"]
-    try:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-    except OSError as err:  # ffmpeg missing, or no process to be had
-        raise AudioDecodeError("The sound track could not be decoded on this server.") from err
-    killed = threading.Event()
-
-    def kill() -> None:
-        killed.set()
-        proc.kill()
-
-    timer = threading.Timer(deadline.remaining(), kill)
-    timer.start()
-    try:
-        with proc:  # waits for ffmpeg to exit; the timer kills it if it does not
-            data = _read_into_bytearray(proc.stdout, cap)  # type: ignore[arg-type]
-            if cap is not None and len(data) >= cap:
-                proc.kill()  # -t did not stop it
-    finally:
-        timer.cancel()
-    if killed.is_set():
-        raise deadline.error()
-    if proc.returncode != 0 and len(data) < MIN_DURATION * SAMPLE_RATE * 4:
+    done = ffmpeg.run([*args, "-f", "f32le", "pipe:1"], deadline=deadline, read="stdout", cap=cap)
+    data = done.output
+    if done.returncode != 0 and not done.capped and len(data) < MIN_DURATION * SAMPLE_RATE * 4:
         raise AudioDecodeError("The sound track could not be decoded; the file may be corrupt.")
     del data[len(data) // 4 * 4 :]
     return _check_samples(np.frombuffer(data, dtype="<f4"))
-
-
-def _read_into_bytearray(stream: BinaryIO, cap: int | None) -> bytearray:
-    """Everything ``stream`` gives, up to ``cap`` bytes, in one growing buffer.
-
-    Unlike ``communicate()``, which joins a list of chunks, this never holds the output
-    twice: the buffer doubles as needed (the zeros it grows by are half its size at most).
-    """
-    data = bytearray(min(cap or _FIRST_READ, _FIRST_READ))
-    size = 0
-    while cap is None or size < cap:
-        if size == len(data):
-            data.extend(bytes(min(len(data), (cap or 2 * size) - size)))
-        with memoryview(data) as whole, whole[size:] as free:
-            got = stream.readinto(free)
-        if not got:
-            break
-        size += got
-    del data[size:]
-    return data
-
-
-def _video_decode(
-    path: Path, info: AudioInfo, max_duration: float | None, deadline: _Deadline
-) -> np.ndarray:
-    """The sound track through moviepy (:func:`ml.video.extract_audio_track`).
-
-    moviepy renders as much sound as the container declares, which ``load_audio`` has
-    checked against the limit before; the WAV is read back with the same limit.
-    """
-    from ml.video import extract_audio_track
-
-    try:
-        fd, name = tempfile.mkstemp(suffix=".wav")
-        os.close(fd)
-    except OSError as err:
-        raise AudioDecodeError("The sound track could not be extracted on this server.") from err
-    tmp = Path(name)
-    try:
-        extract_audio_track(
-            path, tmp, sample_rate=SAMPLE_RATE, mono=True, timeout=deadline.remaining()
-        )
-        wav = AudioInfo(AudioFormat.WAV, info.duration, SAMPLE_RATE, 1)
-        return _read_soundfile(tmp, wav, max_duration, deadline)
-    except OSError as err:  # the temporary WAV could not be written (disk full...)
-        raise AudioDecodeError("The sound track could not be extracted on this server.") from err
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_audio(
     path: str | os.PathLike[str],
     *,
     max_duration: float | None = None,
-    timeout: float = DECODE_TIMEOUT,
+    timeout: float | None = None,
 ) -> DecodedAudio:
     """Decode ``path`` to mono float32 at 16 kHz.
 
     The container's declared duration is checked against ``max_duration`` (seconds)
     before anything is decoded, so a small file that claims hours is refused at once;
     what is decoded stops a second past the limit whatever the header said, so memory
-    stays within ``max_duration`` + 1 s of output. Decoding, ffmpeg's and moviepy's
-    processes included, is stopped after ``timeout`` seconds of wall-clock time. Absurd
+    stays within ``max_duration`` + 1 s of output. Decoding, ffmpeg's processes included,
+    is stopped after ``timeout`` seconds of wall-clock time (``None``: the configured
+    default, see :func:`configure`). Absurd
     headers (no sample rate, 65535 channels) and samples that are not sound (NaN,
     infinities) are refused as damaged files.
 
     Raises only :class:`~ml.errors.MLError`: ``AudioDecodeError`` (and its subclasses
-    ``UnsupportedFormatError``, ``NoAudioTrackError``, ``DecodeTimeoutError``),
+    ``UnsupportedFormatError``, ``NoAudioTrackError``, ``DecodeTimeoutError``,
+    ``DecoderUnavailableError``),
     ``AudioTooLongError``, ``AudioTooShortError``.
     """
     path = Path(path)
-    deadline = _Deadline(timeout)
-    info = _probe(path, max_duration=max_duration, timeout=deadline.remaining())
+    deadline = Deadline(_decode_timeout if timeout is None else timeout)
+    info = _probe(path, max_duration=max_duration, deadline=deadline)
     claimed = info.duration
     if info.format is AudioFormat.WAV and max_duration is not None:
         claimed = max(claimed, _wav_claimed_duration(path, info))
     _check_duration(claimed, max_duration)
     if not info.format.via_ffmpeg and info.duration > 0:
         signal = _read_soundfile(path, info, max_duration, deadline)
-    elif info.has_video:
-        signal = _video_decode(path, info, max_duration, deadline)
     else:
-        # The sound of MP4 and Matroska, and the files whose length libsndfile cannot
-        # tell (a FLAC written to a pipe, an Ogg missing its last page): ffmpeg reads
-        # on to the end, or a second past the limit.
+        # The sound of MP4 and Matroska, videos included, and the files whose length
+        # libsndfile cannot tell (a FLAC written to a pipe, an Ogg missing its last
+        # page): ffmpeg reads on to the end, or a second past the limit.
         signal = _ffmpeg_decode(path, max_duration, deadline)
         decoded = len(signal) / SAMPLE_RATE
         if max_duration is not None and decoded >= max_duration + 0.99:

@@ -27,6 +27,10 @@ class DecodeTimeoutError(AudioDecodeError):
     """Decoding took longer than the wall-clock limit."""
 
 
+class DecoderUnavailableError(AudioDecodeError):
+    """The decoder (ffmpeg) could not be started: missing, not executable, no process."""
+
+
 class AudioTooShortError(MLError):
     """Too little audio to say anything about it."""
 

@@ -6,6 +6,9 @@ with the original samples, so a wrong rate, a lost channel or a level change sho
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import unittest
 from pathlib import Path
@@ -13,11 +16,13 @@ from unittest import mock
 
 import numpy as np
 
+from ml import audio
 from ml.audio import AudioFormat, DecodedAudio, load_audio, probe_audio, sniff_format
 from ml.errors import (
     AudioDecodeError,
     AudioTooLongError,
     AudioTooShortError,
+    DecodeTimeoutError,
     MLError,
     UnsupportedFormatError,
 )
@@ -308,6 +313,38 @@ class DurationLimitTests(_Source, unittest.TestCase):
         self.assertIn("at least 0.5 s", message)
         just_enough = write_audio(self.tmp / "just-enough.wav", self.source[: int(0.6 * SR)])
         self.assertAlmostEqual(load_audio(just_enough).duration, 0.6, delta=1e-3)
+
+
+class DecodeTimeoutTests(_Source, unittest.TestCase):
+    """The time limit of calls that give none is configured, never read from the
+    environment (the web service passes its setting, the CLI its flag)."""
+
+    def setUp(self) -> None:
+        self.addCleanup(audio.configure, decode_timeout=audio.decode_timeout())
+
+    def test_it_defaults_to_two_minutes_whatever_the_environment_says(self) -> None:
+        done = subprocess.run(
+            [sys.executable, "-c", "import ml.audio; print(ml.audio.decode_timeout())"],
+            env={**os.environ, "SPEECHEMOTION_DECODE_TIMEOUT": "1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        self.assertEqual(done.stdout.strip(), "120.0")
+
+    def test_it_uses_the_configured_limit_when_the_call_gives_none(self) -> None:
+        audio.configure(decode_timeout=1e-9)
+        with self.assertRaises(DecodeTimeoutError) as caught:
+            load_audio(self.wav[44100])
+        self.assertIn("Decoding took longer than 0.0 s", str(caught.exception))
+        self.assertGreater(load_audio(self.wav[44100], timeout=60).duration, 1)
+
+    def test_it_refuses_a_limit_that_is_not_a_positive_number(self) -> None:
+        for bad in (0.0, -1.0, float("nan"), float("inf")):
+            with self.subTest(bad), self.assertRaises(ValueError):
+                audio.configure(decode_timeout=bad)
+        self.assertEqual(audio.decode_timeout(), audio.DEFAULT_DECODE_TIMEOUT)
 
 
 if __name__ == "__main__":
