@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -403,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("files", nargs="+", metavar="FILE")
     pr.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     pr.add_argument("--model", type=Path, help="model directory (default: bundled)")
+    pr.add_argument("--decode-timeout", type=_seconds, default=120.0, help="seconds per file")
     pr.set_defaults(func=cmd_predict)
 
     tl = sub.add_parser("timeline", help="the emotion of every window of a long recording")
@@ -410,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--jsonl", action="store_true", help="one JSON object per segment")
     tl.add_argument("--model", type=Path, help="model directory (default: bundled)")
     tl.add_argument("--max-duration", type=float, default=3600.0, help="seconds")
+    tl.add_argument("--decode-timeout", type=_seconds, default=120.0, help="seconds")
     tl.set_defaults(func=cmd_timeline)
 
     tr = sub.add_parser("train", help="cross-validate and train a model")
@@ -480,7 +483,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_tensorflow()
     args = build_parser().parse_args(argv)
+    if "decode_timeout" in args:
+        from ml.audio import configure
+
+        configure(decode_timeout=args.decode_timeout)
     return args.func(args)
