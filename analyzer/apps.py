@@ -40,7 +40,13 @@ class AnalyzerConfig(AppConfig):
     verbose_name = "Speech emotion analyses"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from analyzer import signals  # noqa: F401  (connects the receivers)
+        from ml import audio
+
+        # ml reads no environment variable: its limits come from the settings.
+        audio.configure(decode_timeout=settings.SPEECHEMOTION_DECODE_TIMEOUT)
 
         if _is_worker_process():
             # Loading the model takes seconds too: do it now, beside the worker's start, so

@@ -7,6 +7,7 @@ Importing this module must never import TensorFlow (see ``ml.recognizer``).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -74,6 +75,41 @@ def env_int(
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={number} is too small; the minimum is {minimum}.")
     return number
+
+
+def env_float(
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> float:
+    """Read a finite number (``2``, ``0.5``, ``1e3``), optionally no smaller than ``minimum``."""
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+    if not math.isfinite(number):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a finite number.")
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number:g} is too small; the minimum is {minimum:g}.")
+    return number
+
+
+def env_dir(
+    name: str, default: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """Read the path of an existing directory (``~`` expanded)."""
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise ImproperlyConfigured(f"{name}={value!r} is not a directory.")
+    return path
 
 
 def env_list(
@@ -377,8 +413,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 SPEECHEMOTION_MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 50, minimum=1) * 1024 * 1024
 SPEECHEMOTION_MAX_DURATION_SECONDS = env_int("MAX_DURATION_SECONDS", 3600, minimum=1)
-# A saved model directory; None means the model bundled in ml/models/bundled.
-SPEECHEMOTION_MODEL = env_str("SPEECHEMOTION_MODEL", None)
+# A saved model directory; None means the model bundled in ml/models/bundled. Passed to
+# ml.recognizer.get_recognizer by the worker (ml reads no environment variable).
+_MODEL_DIR = env_dir("SPEECHEMOTION_MODEL")
+SPEECHEMOTION_MODEL = None if _MODEL_DIR is None else str(_MODEL_DIR)
+# Wall-clock seconds one upload may take to decode (ffmpeg included); analyzer's AppConfig
+# passes it to ml.audio.configure.
+SPEECHEMOTION_DECODE_TIMEOUT = env_float("SPEECHEMOTION_DECODE_TIMEOUT", 120.0, minimum=1)
 # `manage.py purge` deletes analyses (rows and recordings) older than this; 0 keeps them.
 SPEECHEMOTION_RETENTION_DAYS = env_int("RETENTION_DAYS", 30, minimum=0)
 SPEECHEMOTION_DATA_DIR = Path(
