@@ -3,7 +3,7 @@
     python bench/cold_start.py [--cli-runs 5] [--service-runs 3] [--uploads 10]
 
 (a) **Command line**: ``python -m ml predict --jsonl clip.wav`` on a 4-second RAVDESS take,
-    timed from the spawn of the process to its exit (Python, TensorFlow, the model, one
+    timed from the spawn of the process to its exit (Python, the model in ONNX Runtime, one
     prediction), ``--cli-runs`` times; with its peak memory (``ru_maxrss`` of that child).
 
 (b) **Service**: from nothing (no process running; the database migrated and the static
