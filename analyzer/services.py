@@ -32,6 +32,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from analyzer import selectors
 from analyzer.models import Analysis, AnalysisChart, Segment
 from ml.audio import SAMPLE_RATE, AudioInfo, DecodedAudio, ensure_speech, load_audio
 from ml.card import card_from_meta
@@ -337,8 +338,20 @@ def _queue(analysis: Analysis) -> None:
     )
 
 
+class AnalysisDuplicateError(Exception):
+    """The owner already has an analysis of this very file (same SHA-256): ``existing``."""
+
+    def __init__(self, existing: Analysis) -> None:
+        super().__init__(f"Already analysed as {existing.pk}")
+        self.existing = existing
+
+
 def analysis_create(
-    *, upload: UploadedFile, owner: AbstractBaseUser | None, session_key: str
+    *,
+    upload: UploadedFile,
+    owner: AbstractBaseUser | None,
+    session_key: str,
+    reuse_existing: bool = False,
 ) -> Analysis:
     """Check and store an uploaded recording and queue its analysis.
 
@@ -347,6 +360,10 @@ def analysis_create(
     :class:`AnalysisStorageError` (nothing stored) when the disk is full. Database errors
     propagate, and nothing is stored then either. Returns the pending analysis; a worker
     analyses it (see :func:`analysis_process`).
+
+    With ``reuse_existing``, a file the owner already has an analysis of (same SHA-256,
+    see ``selectors.analysis_find_duplicate``) raises :class:`AnalysisDuplicateError`
+    before it is decoded, and nothing is stored.
     """
     _check_size(upload.size or 0)
     original_name = _display_name(upload.name)
@@ -356,6 +373,8 @@ def analysis_create(
         max_bytes=settings.SPEECHEMOTION_MAX_UPLOAD_BYTES,
     ) as copy:
         _check_size(copy.size)
+        if reuse_existing:
+            _raise_if_duplicate(copy.sha256, owner=owner, session_key=session_key)
         decoded = _decode(copy.path, max_duration=settings.SPEECHEMOTION_MAX_DURATION_SECONDS)
         info = decoded.info
         del decoded  # The worker decodes the stored file again; do not hold the signal.
@@ -382,6 +401,43 @@ def analysis_create(
         copy.sha256[:12],
     )
     return analysis
+
+
+def _raise_if_duplicate(sha256: str, *, owner: AbstractBaseUser | None, session_key: str) -> None:
+    existing = selectors.analysis_find_duplicate(
+        sha256=sha256, owner=owner, session_key=session_key
+    )
+    if existing is not None:
+        raise AnalysisDuplicateError(existing)
+
+
+def analysis_copy(*, analysis: Analysis) -> Analysis:
+    """A new analysis of ``analysis``'s stored recording, for the same owner, queued.
+
+    The file is copied (each analysis owns its file and deletes it with its row), so
+    "analyse again" needs no new upload. Raises :class:`AnalysisInputError` when the
+    stored recording is missing and :class:`AnalysisStorageError` when it cannot be copied.
+    """
+    fields = ("original_name", "format", "content_type", "size", "sha256", "duration")
+    copy = Analysis(
+        **{name: getattr(analysis, name) for name in fields},
+        sample_rate=analysis.sample_rate,
+        channels=analysis.channels,
+        status=Analysis.Status.PENDING,
+        owner=analysis.owner,
+        session_key=analysis.session_key,
+    )
+    try:
+        source = analysis.file.storage.open(analysis.file.name, "rb")
+    except FileNotFoundError as err:
+        raise AnalysisInputError(MISSING_FILE_ERROR, code="missing") from err
+    with (
+        source,
+        _temporary_copy(source.chunks(_CHUNK_BYTES), suffix="", max_bytes=None) as temporary,
+    ):
+        _store(copy, path=temporary.path)
+    logger.info("Analysis %s is a new analysis of the recording of %s", copy.pk, analysis.pk)
+    return copy
 
 
 def analysis_requeue(*, analysis: Analysis) -> Analysis:
@@ -699,6 +755,15 @@ def analysis_delete(*, analysis: Analysis) -> None:
     """Delete the row; its file goes once the deletion is committed."""
     with transaction.atomic():
         analysis.delete()
+
+
+def analysis_delete_many(*, analyses: Iterable[Analysis]) -> list[str]:
+    """Delete each of ``analyses`` as :func:`analysis_delete` does; returns their names."""
+    names = []
+    for analysis in analyses:
+        analysis_delete(analysis=analysis)
+        names.append(analysis.original_name)
+    return names
 
 
 # --- retention and leftovers -------------------------------------------------------------------

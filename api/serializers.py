@@ -189,6 +189,23 @@ class AnalysisDetailSerializer(AnalysisSerializer):
         return SegmentSerializer(selectors.segment_list(analysis=analysis), many=True).data
 
 
+class DuplicateAnalysisSerializer(AnalysisDetailSerializer):
+    """The analysis a second upload of the same file matched (``POST`` without ``force``)."""
+
+    duplicate_of = serializers.UUIDField(
+        source="pk",
+        read_only=True,
+        help_text=(
+            "The id of your earlier analysis of the same file (same SHA-256), which this "
+            "body is; send ?force=1 to analyse the file again."
+        ),
+    )
+
+    class Meta(AnalysisDetailSerializer.Meta):
+        fields = (*AnalysisDetailSerializer.Meta.fields, "duplicate_of")
+        read_only_fields = fields
+
+
 class AnalysisPageSerializer(serializers.Serializer):
     """Only for the schema: one page of the list (``api.views.AnalysisPagination``)."""
 
@@ -218,6 +235,17 @@ class WaitSerializer(serializers.Serializer):
         required=False,
         default=0,
         help_text="Wait up to this many seconds for the result (201 if it is done by then).",
+    )
+
+
+class ForceSerializer(serializers.Serializer):
+    force = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "Analyse the file even if you already uploaded it (same SHA-256); without it, "
+            "such an upload answers 200 with the earlier analysis."
+        ),
     )
 
 

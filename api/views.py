@@ -35,7 +35,9 @@ from api.serializers import (
     AnalysisPageSerializer,
     AnalysisSerializer,
     AnalysisUploadSerializer,
+    DuplicateAnalysisSerializer,
     ErrorSerializer,
+    ForceSerializer,
     WaitSerializer,
 )
 
@@ -108,8 +110,15 @@ class AnalysisListView(APIView):
     @extend_schema(
         operation_id="analyses_create",
         request={"multipart/form-data": AnalysisUploadSerializer},
-        parameters=[WaitSerializer],
+        parameters=[WaitSerializer, ForceSerializer],
         responses={
+            200: OpenApiResponse(
+                DuplicateAnalysisSerializer,
+                description=(
+                    "You already uploaded this file (same SHA-256): your earlier analysis, "
+                    "not analysed again (see force)."
+                ),
+            ),
             201: OpenApiResponse(AnalysisDetailSerializer, description="Finished within wait."),
             202: OpenApiResponse(AnalysisSerializer, description="Queued (or still running)."),
             **_ERRORS,
@@ -122,13 +131,23 @@ class AnalysisListView(APIView):
     def post(self, request: Request) -> Response:
         wait = WaitSerializer(data=request.query_params)
         wait.is_valid(raise_exception=True)
+        force = ForceSerializer(data=request.query_params)
+        force.is_valid(raise_exception=True)
         form = UploadForm(request.POST, request.FILES, cut_off=upload_was_cut_off(request._request))
         if not form.is_valid():
             return _refused(form.errors, too_large=form.cut_off)
         try:
             analysis = services.analysis_create(
-                upload=form.cleaned_data["file"], owner=request.user, session_key=""
+                upload=form.cleaned_data["file"],
+                owner=request.user,
+                session_key="",
+                reuse_existing=not force.validated_data["force"],
             )
+        except services.AnalysisDuplicateError as duplicate:
+            data = DuplicateAnalysisSerializer(
+                duplicate.existing, context={"request": request}
+            ).data
+            return Response(data, status=http.HTTP_200_OK, headers={"Location": data["url"]})
         except services.AnalysisInputError as err:
             return _refused({"file": err.messages}, too_large=err.code == "too_large")
         except services.AnalysisStorageError as err:

@@ -160,6 +160,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "sharing",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("api.urls")),
+    path("", include("sharing.urls")),
     path("", include("analyzer.urls")),
 ]
 
