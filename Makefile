@@ -35,7 +35,8 @@ export DATABASE_URL
 echo "make: DATABASE_URL=$$DATABASE_URL" >&2
 endef
 
-.PHONY: help venv db run serve purge test lint format migrations-check bench train model clean-db
+.PHONY: help venv db run serve purge test lint lint-imports format migrations-check bench train model \
+	clean-db
 
 help:
 	@echo "make venv              create $(VENV) and install requirements.txt (only when it changed)"
@@ -44,7 +45,8 @@ help:
 	@echo "                       (needs SECRET_KEY and ALLOWED_HOSTS in the environment)"
 	@echo "make purge             delete analyses past RETENTION_DAYS and leftover files (PURGE_ARGS=...)"
 	@echo "make test              database + pytest (PYTEST_ARGS=...)"
-	@echo "make lint              ruff check and ruff format --check"
+	@echo "make lint              ruff check, ruff format --check and the import contracts"
+	@echo "make lint-imports      the import contracts of pyproject.toml (import-linter)"
 	@echo "make format            sort imports and format with ruff"
 	@echo "make migrations-check  fail if models changed without a migration"
 	@echo "make bench             every bench, short settings, one table of figures (BENCH_ARGS=--full)"
@@ -116,9 +118,17 @@ test: venv
 	@$(with_db)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every check runs, and any failure fails the target.
 lint: venv
-	@$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	@status=0
+	$(VENV)/bin/ruff check . || status=1
+	$(VENV)/bin/ruff format --check . || status=1
+	$(MAKE) --no-print-directory lint-imports || status=1
+	exit "$$status"
+
+# The layering (ml plain Python, views and models free of ml): [tool.importlinter].
+lint-imports: venv
+	@$(VENV)/bin/lint-imports --no-cache
 
 format: venv
 	@$(VENV)/bin/ruff check --select I --fix .
