@@ -98,8 +98,9 @@ def _to_channels_last(g: _Graph, x: str, name: str) -> str:
     return g.op("Transpose", [x], f"{name}/nwc", perm=[0, 2, 1])
 
 
-def _linear(g: _Graph, layer, x: str, bn) -> str:
-    """Dense or Conv1D, with the batch normalisation ``bn`` that follows it folded in."""
+def _linear(g: _Graph, layer, x: str, bn, rank: int) -> str:
+    """Dense or Conv1D (output of ``rank`` dimensions), with the batch normalisation ``bn``
+    that follows it folded in."""
     kind = type(layer).__name__
     kernel = np.asarray(layer.kernel, dtype=np.float64)
     bias = (
@@ -108,7 +109,7 @@ def _linear(g: _Graph, layer, x: str, bn) -> str:
         else np.zeros(kernel.shape[-1], dtype=np.float64)
     )
     if bn is not None:
-        scale, shift = _batch_norm(bn, kernel.ndim)  # Dense: [b, n]; Conv1D: [b, t, c]
+        scale, shift = _batch_norm(bn, rank)
         kernel, bias = kernel * scale, bias * scale + shift  # scales the output channels
     name = layer.name
     if kind == "Dense":
@@ -162,7 +163,8 @@ def _layer(g: _Graph, layer, inputs: list[str], rank: int) -> str:
     if kind == "Rescaling":
         y = g.op("Mul", [x, g.const(np.asarray(layer.scale), f"{name}/scale")], f"{name}/scaled")
         if np.any(np.asarray(layer.offset) != 0):
-            y = g.op("Add", [y, g.const(np.asarray(layer.offset), f"{name}/offset")], name)
+            offset = g.const(np.asarray(layer.offset), f"{name}/offset")
+            y = g.op("Add", [y, offset], f"{name}/out")
         return y
     if kind == "MaxPooling1D":
         padding = {"same": "SAME_UPPER", "valid": "VALID"}[layer.padding]
@@ -214,8 +216,6 @@ def _walk(g: _Graph, model, inputs: list[str]) -> list[str]:
         if hasattr(layer, "_nodes_by_depth"):  # a nested Functional model
             (values[id(out)],) = _walk(g, layer, xs)
         elif kind in ("Dense", "Conv1D"):
-            if len(out.shape) > 2 and kind == "Dense":
-                raise ExportError(f"{layer.name}: Dense is exported over vectors only")
             # Fold the batch normalisation that alone reads this output, when the layer
             # has no activation of its own between them.
             after = consumers[id(out)]
@@ -228,7 +228,7 @@ def _walk(g: _Graph, model, inputs: list[str]) -> list[str]:
             ):
                 bn = after[0]
                 folded.add(id(bn))
-            y = _linear(g, layer, xs[0], bn.operation if bn else None)
+            y = _linear(g, layer, xs[0], bn.operation if bn else None, len(out.shape))
             values[id(bn.outputs[0] if bn else out)] = y
         else:
             values[id(out)] = _layer(g, layer, xs, len(out.shape))
@@ -247,9 +247,9 @@ def keras_to_onnx(model) -> Any:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ExportError(f"{model.name}: one input and one output are exported")
     g = _Graph()
-    source = g.name(INPUT)
+    source, target = g.name(INPUT), g.name(OUTPUT)
     (last,) = _walk(g, model, [source])
-    g.nodes.append(helper.make_node("Identity", [last], [OUTPUT], name=OUTPUT))
+    g.nodes.append(helper.make_node("Identity", [last], [target], name=target))
     dims = ["batch", "frames"]
     in_shape = [d if d is not None else dims[i] for i, d in enumerate(model.inputs[0].shape)]
     graph = helper.make_graph(
