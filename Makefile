@@ -140,7 +140,7 @@ migrations-check: venv
 
 bench: venv
 	@$(with_db)
-	$(PY) bench/run_all.py $(BENCH_ARGS)
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 train: venv
 	@$(PY) -m ml train $(TRAIN_ARGS)

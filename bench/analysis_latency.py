@@ -1,6 +1,6 @@
 """How long a warm process takes to analyse a 4-second recording, and what reloading costs.
 
-    python bench/analysis_latency.py [--runs 50] [--baseline-runs 5] [--sample-rate 16000]
+    python -m bench.analysis_latency [--runs 50] [--baseline-runs 5] [--sample-rate 16000]
 
 A few real RAVDESS takes are cut or zero-padded to 4.0 s and written as WAV files. With
 the model loaded once (``get_recognizer()``, as the service does), each clip is analysed
@@ -26,22 +26,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench._common import (  # noqa: E402
+from bench._common import (
     CLIP_SECONDS,
     describe_machine,
     figure,
     load_average,
     write_clips,
 )
-from ml.audio import SAMPLE_RATE, ensure_speech, load_audio  # noqa: E402
-from ml.recognizer import EmotionRecognizer, default_model_path, get_recognizer  # noqa: E402
+from ml.audio import SAMPLE_RATE, ensure_speech, load_audio
+from ml.recognizer import EmotionRecognizer, default_model_path, get_recognizer
 
 
 class Timings:

@@ -1,6 +1,6 @@
 """Throw thousands of random and mutated inputs at the decoder and count what comes out.
 
-    python bench/fuzz_decoder.py [--count 3000] [--seed N] [--max-duration 3] [--timeout 10]
+    python -m bench.fuzz_decoder [--count 3000] [--seed N] [--max-duration 3] [--timeout 10]
                                  [--save-unexpected DIR]
 
 The inputs are the fuzz corpus of ``ml/fuzzing.py`` (``ml/tests/test_fuzz_decoder.py``
@@ -27,11 +27,8 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._common import figure  # noqa: E402
-from ml.fuzzing import (  # noqa: E402
+from bench._common import figure
+from ml.fuzzing import (
     DECODED,
     FUZZ_SEED,
     MAX_DURATION,

@@ -1,6 +1,6 @@
 """Load on loopback: 16 clients upload 4-second clips for 60 s; then the queue, the data, memory.
 
-    python bench/load_test.py [--clients 16] [--seconds 60] [--memory-uploads 1000]
+    python -m bench.load_test [--clients 16] [--seconds 60] [--memory-uploads 1000]
                               [--memory-clients 4] [--drain-timeout 1800]
                               [--web-workers 2] [--threads 4] [--queue-workers 1]
                               [--url http://127.0.0.1:8000 [--media-root DIR]]
@@ -47,12 +47,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from bench._common import (  # noqa: E402
+from bench._common import (
     CLIP_SECONDS,
     Service,
     analysis_id,

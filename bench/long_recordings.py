@@ -1,6 +1,6 @@
 """Real-time factor of the timeline analysis on recordings of 1, 10 and 60 minutes.
 
-    python bench/long_recordings.py [--minutes 1 10 60] [--quick] [--runs 3] [--no-charts]
+    python -m bench.long_recordings [--minutes 1 10 60] [--quick] [--runs 3] [--no-charts]
 
 Each recording is made of RAVDESS takes (all actors, shuffled with a fixed seed) joined by
 pauses of 0.3 to 1.5 s of faint noise, and written as a 16 kHz mono 16-bit WAV in a
@@ -29,13 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import soundfile as sf
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-
-from bench._common import (  # noqa: E402
+from bench._common import (
     REPO,
     describe_machine,
     figure,
@@ -129,7 +126,7 @@ def child(path: Path, runs: int, charts: bool) -> int:
 
 
 def measure(path: Path, runs: int, charts: bool) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(path)]
+    command = [sys.executable, "-m", "bench.long_recordings", "--child", str(path)]
     command += ["--runs", str(runs)] + ([] if charts else ["--no-charts"])
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
     done = run_measured(command, env=env, timeout=3600)

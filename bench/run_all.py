@@ -1,6 +1,6 @@
 """Run every bench with short settings and print one table of figures for the README.
 
-    python bench/run_all.py [--full] [--only NAME ...]     (make bench)
+    python -m bench.run_all [--full] [--only NAME ...]     (make bench)
 
 The machine is described at the top (CPU, cores, RAM, Python, TensorFlow, load average).
 Each bench runs as a child process of its own, its output shown as it comes; each records
@@ -26,10 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._common import REPO, describe_machine, load_average  # noqa: E402
+from bench._common import REPO, describe_machine, load_average
 
 # In this order: the quiet ones first, the load test (which leaves a busy machine) last.
 BENCHES: dict[str, list[str]] = {
@@ -86,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, short in BENCHES.items():
             if args.only and name not in args.only:
                 continue
-            command = [sys.executable, str(REPO / "bench" / f"{name}.py")]
+            command = [sys.executable, "-m", f"bench.{name}"]
             command += [] if args.full else short
-            print(f"\n{'=' * 78}\n== {' '.join(['bench/' + name + '.py', *command[2:]])}")
+            print(f"\n{'=' * 78}\n== {' '.join(['python', *command[1:]])}")
             print(f"== load average {load_average()}\n{'=' * 78}", flush=True)
             bench_started = time.perf_counter()
             code = subprocess.run(command, cwd=REPO, env=env).returncode

@@ -1,6 +1,6 @@
 """Upload latency over HTTP: from POSTing a 4-second WAV to the result page in the browser.
 
-    python bench/upload_latency.py [--runs 30] [--warmup 2] [--server gunicorn|runserver]
+    python -m bench.upload_latency [--runs 30] [--warmup 2] [--server gunicorn|runserver]
                                    [--url http://127.0.0.1:8000]
 
 Without ``--url`` the script starts the service itself on a free loopback port, as in
@@ -33,10 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._common import (  # noqa: E402
+from bench._common import (
     CLIP_SECONDS,
     Client,
     analysis_id,
