@@ -115,4 +115,3 @@ class HistorySelectionForm(forms.Form):
     """The analyses ticked in the history, to delete them together."""
 
     ids = _UUIDListField(error_messages={"required": "Choose the analyses to delete first."})
-    page = forms.IntegerField(min_value=1, required=False)
