@@ -125,6 +125,48 @@ class CnnExportTests(unittest.TestCase):
                 np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=TOLERANCE)
 
 
+class SaveModelTests(TempDirMixin, unittest.TestCase):
+    """``save_model``, as training calls it, writes the ONNX files the loader runs."""
+
+    def test_it_saves_onnx_files_that_answer_like_the_keras_members(self) -> None:
+        from ml.architectures import build_cnn, build_mlp
+        from ml.model_io import save_model
+        from ml.training import Recipe
+
+        signal = speech(Emotion.HAPPY, actor=1)
+        logmel = FeatureConfig(feature_set=FeatureSet.LOGMEL)
+        stats = FeatureConfig(feature_set=FeatureSet.STATS)
+        x_stats = extract_features(signal, stats)
+        rng = np.random.default_rng(5)
+        norm = (x_stats + rng.normal(0, 1, x_stats.shape), rng.uniform(0.5, 2, x_stats.shape))
+        cnn, mlp = build_cnn(logmel.frame_dim), build_mlp(len(x_stats))
+        out = save_model(
+            self.tmp / "model",
+            name="tiny",
+            members=[
+                (cnn, None, Recipe(architecture="cnn", seed=1, features=logmel)),
+                (mlp, norm, Recipe(architecture="mlp", seed=2, features=stats)),
+            ],
+            metrics=None,
+            training={"corpora": []},
+        )
+        meta = json.loads((out / "meta.json").read_text())
+        self.assertEqual([m["onnx"] for m in meta["members"]], ["cnn-1.onnx", "mlp-2.onnx"])
+        for spec in meta["members"]:
+            self.assertEqual(spec["onnx_sha256"], file_sha256(out / spec["onnx"]))
+        rec = EmotionRecognizer.from_path(out)
+        x_logmel = extract_features(signal, logmel)[None].astype(np.float32)
+        standardised = ((x_stats - norm[0]) / norm[1])[None].astype(np.float32)
+        for member, x, expected in (
+            (rec.members[0], x_logmel, cnn(x_logmel, training=False)),
+            (rec.members[1], x_stats[None].astype(np.float32), mlp(standardised, training=False)),
+        ):
+            with self.subTest(features=member.features.feature_set.value):
+                np.testing.assert_allclose(
+                    member.call(x), np.asarray(expected), atol=TOLERANCE, rtol=TOLERANCE
+                )
+
+
 class ServingImportTests(unittest.TestCase):
     def test_it_predicts_without_importing_tensorflow(self) -> None:
         # As the CLI and the worker do it: load the default model, classify a file and a
