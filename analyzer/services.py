@@ -418,14 +418,10 @@ def analysis_copy(*, analysis: Analysis) -> Analysis:
     "analyse again" needs no new upload. Raises :class:`AnalysisInputError` when the
     stored recording is missing and :class:`AnalysisStorageError` when it cannot be copied.
     """
-    fields = ("original_name", "format", "content_type", "size", "sha256", "duration")
+    kept = ("original_name", "format", "content_type", "size", "sha256", "duration")
+    kept += ("sample_rate", "channels", "owner", "session_key")
     copy = Analysis(
-        **{name: getattr(analysis, name) for name in fields},
-        sample_rate=analysis.sample_rate,
-        channels=analysis.channels,
-        status=Analysis.Status.PENDING,
-        owner=analysis.owner,
-        session_key=analysis.session_key,
+        **{name: getattr(analysis, name) for name in kept}, status=Analysis.Status.PENDING
     )
     try:
         source = analysis.file.storage.open(analysis.file.name, "rb")
