@@ -59,7 +59,7 @@ class Deadline:
 
     def check(self) -> None:
         """Raise :class:`DecodeTimeoutError` once the deadline has passed."""
-        if time.monotonic() > self._end:
+        if time.monotonic() >= self._end:
             raise self.error()
 
     def error(self) -> DecodeTimeoutError:
