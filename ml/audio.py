@@ -388,14 +388,12 @@ def load_audio(
     what is decoded stops a second past the limit whatever the header said, so memory
     stays within ``max_duration`` + 1 s of output. Decoding, ffmpeg's processes included,
     is stopped after ``timeout`` seconds of wall-clock time (``None``: the configured
-    default, see :func:`configure`). Absurd
-    headers (no sample rate, 65535 channels) and samples that are not sound (NaN,
-    infinities) are refused as damaged files.
+    default, see :func:`configure`). Absurd headers (no sample rate, 65535 channels) and
+    samples that are not sound (NaN, infinities) are refused as damaged files.
 
     Raises only :class:`~ml.errors.MLError`: ``AudioDecodeError`` (and its subclasses
     ``UnsupportedFormatError``, ``NoAudioTrackError``, ``DecodeTimeoutError``,
-    ``DecoderUnavailableError``),
-    ``AudioTooLongError``, ``AudioTooShortError``.
+    ``DecoderUnavailableError``), ``AudioTooLongError``, ``AudioTooShortError``.
     """
     path = Path(path)
     deadline = Deadline(_decode_timeout if timeout is None else timeout)
