@@ -35,10 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._common import (  # noqa: E402
+from bench._common import (
     analysis_id,
     bench_database,
     check_alive,
