@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml import filters
 from ml.errors import ModelLoadError
 
 SAMPLE_RATE = 16000
@@ -85,13 +86,6 @@ def get_encoder():
 
 
 @lru_cache(maxsize=1)
-def _mel_filters() -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
-
-
-@lru_cache(maxsize=1)
 def _window() -> np.ndarray:
     n = np.arange(N_FFT)
     return (0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)).astype(np.float32)  # periodic Hann
@@ -114,7 +108,7 @@ def log_mel(signal: np.ndarray, fmax: float | None = None) -> np.ndarray:
     power = np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2
     if fmax is not None:
         power[:, np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE) > fmax] = 0.0
-    mel = _mel_filters() @ power.T.astype(np.float32)
+    mel = filters.mel(SAMPLE_RATE, N_FFT, N_MELS) @ power.T.astype(np.float32)
     logs = np.log10(np.maximum(mel, 1e-10))
     logs = np.maximum(logs, logs.max() - 8.0)
     return ((logs + 4.0) / 4.0).astype(np.float32)

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
+from ml import filters
 from ml.audio import SAMPLE_RATE
 
 # Bump when the feature code changes what it computes, so that cached features are redone.
@@ -81,22 +82,6 @@ class FeatureConfig:
 
 
 @lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(
-        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False
-    ).astype(np.float32)
-
-
-@lru_cache(maxsize=8)
-def _chroma_basis(sr: int, n_fft: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.chroma(sr=sr, n_fft=n_fft).astype(np.float32)
-
-
-@lru_cache(maxsize=8)
 def _window(n_fft: int, win_length: int) -> np.ndarray:
     win = scipy.signal.get_window("hann", win_length, fftbins=True).astype(np.float32)
     pad = (n_fft - win_length) // 2
@@ -127,7 +112,7 @@ def trim_silence(power: np.ndarray, trim_db: float) -> slice:
 
 def log_mel(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """power : [shape=(frames, bins)] -> log-mel in dB [shape=(frames, n_mels)]."""
-    basis = _mel_basis(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
+    basis = filters.mel(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
     mel = power @ basis.T
     # Floor relative to the loudest cell (80 dB below it), not at an absolute level, so
     # that a quieter copy of a recording gives the same features after normalisation.
@@ -165,7 +150,7 @@ def stats_features(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Utterance statistics [shape=(stats_dim(config),)] float32."""
     lm_n = _normalise(log_mel(power, config), config.norm)
     mfcc = scipy.fft.dct(lm_n, type=2, norm="ortho", axis=1)[:, : config.n_mfcc]
-    chroma = power @ _chroma_basis(config.sample_rate, config.n_fft).T
+    chroma = power @ filters.chroma(config.sample_rate, config.n_fft).T
     chroma = chroma / (chroma.max(axis=1, keepdims=True) + 1e-10)
     contrast = _spectral_contrast(power, config.sample_rate, config.n_fft)
     energy = power.sum(axis=1, keepdims=True)
@@ -562,7 +547,7 @@ def functionals_features(
     ``f0`` and ``strength`` come from :func:`pitch_track`, one value per row of ``power``;
     ``spectra`` (from :func:`short_spectra`) is needed when ``config.voice_quality``.
     """
-    basis = _mel_basis(config.sample_rate, config.n_fft, N_BANDS, config.fmin, config.fmax)
+    basis = filters.mel(config.sample_rate, config.n_fft, N_BANDS, config.fmin, config.fmax)
     mel = power @ basis.T
     floor = max(float(mel.max()), 1e-20) * 1e-8
     bands = 10 * np.log10(np.maximum(mel, floor))
