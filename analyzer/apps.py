@@ -19,11 +19,11 @@ def _is_worker_process() -> bool:
 def _load_model() -> None:
     from django.conf import settings
 
-    from analyzer import services
+    from analyzer import processing
 
     started = time.perf_counter()
     try:
-        recognizer = services.get_recognizer(settings.SPEECHEMOTION_MODEL)
+        recognizer = processing.get_recognizer(settings.SPEECHEMOTION_MODEL)
     except Exception:
         # The first analysis will fail with the message; the worker itself keeps running.
         logger.exception("The worker could not load the emotion model")

@@ -5,7 +5,7 @@ by the web process wakes a worker at once through LISTEN/NOTIFY, and any number 
 on any number of machines can share the queue. Two tasks:
 
 ``analyze``
-    runs one analysis (``services.analysis_process``). Database errors are retried a few
+    runs one analysis (``processing.analysis_process``). Database errors are retried a few
     times; on a graceful shutdown a running analysis stops at its next window and goes
     back to the queue.
 ``recover``
@@ -31,7 +31,7 @@ from procrastinate.contrib.django import app
 from procrastinate.exceptions import JobAborted
 from procrastinate.jobs import Status
 
-from analyzer import services
+from analyzer import processing
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +67,12 @@ def analyze(context: JobContext, analysis_id: str) -> str:
     """Analyse one stored recording; returns the final status (shown in the job's log)."""
     logger.info("Analysis %s: starting (attempt %d)", analysis_id, context.job.attempts + 1)
     try:
-        analysis = services.analysis_process(
+        analysis = processing.analysis_process(
             analysis_id=analysis_id, should_stop=context.should_abort
         )
-    except services.AnalysisInterrupted:
+    except processing.AnalysisInterrupted:
         logger.info("Analysis %s: stopped with the worker; it goes back to the queue", analysis_id)
-        services.analysis_set_pending(analysis_id=analysis_id)
+        processing.analysis_set_pending(analysis_id=analysis_id)
         raise JobAborted() from None
     finally:
         connections.close_all()
@@ -104,7 +104,7 @@ async def recover(context: JobContext, timestamp: int) -> str:
         if job.task_name == ANALYZE_TASK and runs >= max_attempts:
             await job_manager.finish_job(job=job, status=Status.FAILED, delete_job=False)
             await sync_to_async(_closing_connections)(
-                services.analysis_interrupted,
+                processing.analysis_interrupted,
                 analysis_id=job.task_kwargs["analysis_id"],
                 attempts=runs,
             )
@@ -120,7 +120,7 @@ async def recover(context: JobContext, timestamp: int) -> str:
             logger.warning("Requeued job %s of a dead worker (%s)", job.id, job.call_string)
             requeued += 1
     abandoned = await sync_to_async(_closing_connections)(
-        services.analysis_fail_abandoned,
+        processing.analysis_fail_abandoned,
         older_than=timedelta(seconds=settings.SPEECHEMOTION_ANALYSIS_TIMEOUT_SECONDS),
     )
     return f"requeued {requeued}, given up {given_up}, abandoned {abandoned}"

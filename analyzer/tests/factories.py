@@ -262,11 +262,11 @@ def run_queued_analyses() -> list[Analysis]:
     Runs what the ``analyze`` task runs, without a worker: a ``TestCase`` transaction is
     invisible to the worker's own connections. The job rows stay as they are.
     """
-    from analyzer import services
+    from analyzer import processing
 
     done = []
     for job in queued_jobs():
-        analysis = services.analysis_process(analysis_id=job.args["analysis_id"])
+        analysis = processing.analysis_process(analysis_id=job.args["analysis_id"])
         if analysis is not None:
             done.append(analysis)
     return done
@@ -287,7 +287,7 @@ def run_worker(*, queues: tuple[str, ...] = ("analyses",)) -> None:
     """Run a worker in this process until the queue is empty (``TransactionTestCase`` only).
 
     The jobs run in the worker's threads with their own database connections, so they
-    see only committed rows. Patches of module attributes (``services.get_recognizer``)
+    see only committed rows. Patches of module attributes (``processing.get_recognizer``)
     apply to them as well.
     """
     from procrastinate.contrib.django import app

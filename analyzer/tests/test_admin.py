@@ -6,7 +6,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import TestCase
 from django.urls import reverse
 
-from analyzer import services
+from analyzer import processing
 from analyzer.models import Analysis, AnalysisChart, Segment
 from analyzer.tests.factories import (
     TempMediaMixin,
@@ -141,7 +141,7 @@ class AdminTests(TempMediaMixin, TestCase):
         self.assertEqual(job.args, {"analysis_id": str(speech.pk)})
 
         with mock.patch.object(
-            services, "get_recognizer", return_value=fake_recognizer(name="model-v2")
+            processing, "get_recognizer", return_value=fake_recognizer(name="model-v2")
         ):
             run_queued_analyses()
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
 
-from analyzer import services
+from analyzer import processing
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     QueueMixin,
@@ -109,7 +109,7 @@ class AnalyzeCommandWaitTests(QueueMixin, TempMediaMixin, TransactionTestCase):
         out, err = io.StringIO(), io.StringIO()
 
         with (
-            mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()),
+            mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()),
             background_worker(),
             self.assertRaises(CommandError),  # broken.wav
         ):

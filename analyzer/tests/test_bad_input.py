@@ -10,7 +10,7 @@ from django.test import TestCase, override_settings
 from django.urls import reverse
 from django.utils.html import escape
 
-from analyzer import services
+from analyzer import processing, services, uploads
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     TempMediaMixin,
@@ -107,14 +107,14 @@ class BadInputTests(TempMediaMixin, TestCase):
 
     def test_it_turns_an_unexpected_decoder_error_into_a_form_error(self) -> None:
         with (
-            mock.patch.object(services, "load_audio", side_effect=RuntimeError("libsndfile")),
-            self.assertLogs("analyzer.services", "ERROR"),
+            mock.patch.object(uploads, "load_audio", side_effect=RuntimeError("libsndfile")),
+            self.assertLogs("analyzer.uploads", "ERROR"),
         ):
             response = self.post(speech_wav())
-        self.assertRefused(response, services.UNREADABLE_INPUT_ERROR)
+        self.assertRefused(response, uploads.UNREADABLE_INPUT_ERROR)
         self.assertNotContains(response, "libsndfile", status_code=400)
 
     def test_it_never_runs_the_model_on_refused_input(self) -> None:
-        with mock.patch.object(services, "get_recognizer") as get_recognizer:
+        with mock.patch.object(processing, "get_recognizer") as get_recognizer:
             self.post(silence_wav())
         get_recognizer.assert_not_called()

@@ -8,7 +8,7 @@ from unittest import mock
 from django.test import Client, TestCase
 from django.urls import reverse
 
-from analyzer import services
+from analyzer import processing, services
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     TempMediaMixin,
@@ -38,7 +38,7 @@ class DuplicateUploadTests(TempMediaMixin, TestCase):
     def test_it_shows_the_existing_result_instead_of_a_second_analysis(self) -> None:
         existing = make_analysis(owner=self.user, data=self.speech, original_name="first.wav")
 
-        with mock.patch.object(services, "_decode") as decode:
+        with mock.patch.object(services, "decode_upload") as decode:
             response = self.client.post(
                 UPLOAD, {"file": upload(self.speech, "again.wav")}, follow=True
             )
@@ -61,7 +61,7 @@ class DuplicateUploadTests(TempMediaMixin, TestCase):
     def test_it_analyses_again_without_a_new_upload(self) -> None:
         self.client.post(UPLOAD, {"file": upload(self.speech, "take.wav")})
         first = Analysis.objects.get()
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_queued_analyses()
         self.client.post(UPLOAD, {"file": upload(self.speech, "take.wav")})
         self.assertEqual(Analysis.objects.count(), 1)
@@ -82,9 +82,9 @@ class DuplicateUploadTests(TempMediaMixin, TestCase):
             [job.args["analysis_id"] for job in queued_jobs()], [str(first.pk), str(second.pk)]
         )
         with mock.patch.object(
-            services, "get_recognizer", return_value=fake_recognizer(emotion=Emotion.HAPPY)
+            processing, "get_recognizer", return_value=fake_recognizer(emotion=Emotion.HAPPY)
         ):
-            services.analysis_process(analysis_id=str(second.pk))
+            processing.analysis_process(analysis_id=str(second.pk))
         second.refresh_from_db()
         self.assertEqual((second.status, second.emotion), ("done", "happy"))
         first.refresh_from_db()

@@ -29,7 +29,7 @@ from django.http import HttpResponse
 from django.test import Client, TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 
-from analyzer import middleware, services
+from analyzer import middleware, retention, uploads
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     QueueMixin,
@@ -193,14 +193,14 @@ class DiskFullTests(NothingKeptMixin, TestCase):
 
         with (
             mock.patch.object(FileSystemStorage, "_save", save_half),
-            self.assertLogs("analyzer.services", "ERROR"),
+            self.assertLogs("analyzer.uploads", "ERROR"),
         ):
             response = self.client.post(reverse("analyzer:upload"), {"file": upload(self.speech)})
 
         self.assertEqual(len(written), 1)
         self.assertFalse(written[0].exists())
         self.assertDiskFull(response)
-        self.assertContains(response, services.DISK_FULL_ERROR, status_code=507)
+        self.assertContains(response, uploads.DISK_FULL_ERROR, status_code=507)
         self.assertTemplateUsed(response, "analyzer/upload.html")
         self.assertUploadWorks()
 
@@ -213,13 +213,13 @@ class DiskFullTests(NothingKeptMixin, TestCase):
             return os.open("/dev/full", os.O_WRONLY), name  # Every write: ENOSPC.
 
         with (
-            mock.patch.object(services.tempfile, "mkstemp", full_disk),
-            self.assertLogs("analyzer.services", "ERROR"),
+            mock.patch.object(uploads.tempfile, "mkstemp", full_disk),
+            self.assertLogs("analyzer.uploads", "ERROR"),
         ):
             response = self.client.post(reverse("analyzer:upload"), {"file": upload(self.speech)})
 
         self.assertDiskFull(response)
-        self.assertContains(response, services.DISK_FULL_ERROR, status_code=507)
+        self.assertContains(response, uploads.DISK_FULL_ERROR, status_code=507)
 
     @override_settings(FILE_UPLOAD_MAX_MEMORY_SIZE=0)  # Django writes the upload to disk.
     def test_it_answers_507_when_django_cannot_buffer_the_upload(self) -> None:
@@ -278,10 +278,10 @@ class KilledWhileStoringTests(NothingKeptMixin, TestCase):
         self.assertEqual(Analysis.objects.count(), 0)
 
         # Younger than an hour it may be an upload still being stored: it stays.
-        sweep = services.analysis_purge_orphans()
+        sweep = retention.analysis_purge_orphans()
         self.assertEqual((sweep.files, sweep.temporary), ([], []))
         self.assertTrue(orphan.exists())
-        sweep = services.analysis_purge_orphans(older_than=timedelta(0))
+        sweep = retention.analysis_purge_orphans(older_than=timedelta(0))
         self.assertEqual(sweep.files, [str(orphan.relative_to(self.media_root))])
         self.assertEqual(sweep.temporary, [str(copy)])
         self.assertNothingKept()

@@ -8,7 +8,7 @@ from unittest import mock
 from django.test import TestCase
 from django.urls import reverse
 
-from analyzer import selectors, services
+from analyzer import processing, selectors, services
 from analyzer.tests.factories import (
     FAKE_CARD,
     TempMediaMixin,
@@ -28,7 +28,7 @@ class ResultPageTests(TempMediaMixin, TestCase):
             owner=None,
             session_key=self.client.session.session_key,
         )
-        with mock.patch.object(services, "get_recognizer", return_value=recognizer):
+        with mock.patch.object(processing, "get_recognizer", return_value=recognizer):
             run_queued_analyses()
         analysis.refresh_from_db()
         return analysis

@@ -15,7 +15,7 @@ from django.template.defaultfilters import filesizeformat
 from django.test import SimpleTestCase, TestCase, override_settings
 from django.utils import timezone
 
-from analyzer import services
+from analyzer import retention, services
 from analyzer.management.commands.purge import parse_age
 from analyzer.models import Analysis, AnalysisChart, Segment
 from analyzer.tests.factories import TempMediaMixin, make_analysis, tone_wav
@@ -108,7 +108,7 @@ class PurgeCommandTests(TempMediaMixin, TestCase):
             _age(make_analysis(data=tone_wav(0.5)), timedelta(days=50))
 
         with self.captureOnCommitCallbacks(execute=True):
-            result = services.analysis_purge(older_than=timedelta(days=30), batch_size=2)
+            result = retention.analysis_purge(older_than=timedelta(days=30), batch_size=2)
 
         self.assertEqual(result.analyses, 5)
         self.assertKept(self.recent, self.new)

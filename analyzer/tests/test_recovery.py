@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from analyzer import services, tasks
+from analyzer import processing, services, tasks
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     QueueMixin,
@@ -47,11 +47,11 @@ class AbandonedAnalysisTests(TempMediaMixin, TestCase):
         analysis = self.pending(status=Analysis.Status.RUNNING, segments_total=5)
         _backdate(analysis, minutes=11)
 
-        self.assertEqual(services.analysis_fail_abandoned(older_than=TIMEOUT), 1)
+        self.assertEqual(processing.analysis_fail_abandoned(older_than=TIMEOUT), 1)
 
         analysis.refresh_from_db()
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
-        self.assertEqual(analysis.error_message, services.ABANDONED_ERROR)
+        self.assertEqual(analysis.error_message, processing.ABANDONED_ERROR)
 
     def test_it_fails_an_old_analysis_whose_job_failed(self) -> None:
         analysis = self.pending()
@@ -59,7 +59,7 @@ class AbandonedAnalysisTests(TempMediaMixin, TestCase):
         _sql("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = %s", [analysis.job_id])
         _backdate(analysis, minutes=11)
 
-        self.assertEqual(services.analysis_fail_abandoned(older_than=TIMEOUT), 1)
+        self.assertEqual(processing.analysis_fail_abandoned(older_than=TIMEOUT), 1)
 
     def test_it_leaves_an_old_analysis_whose_job_waits_or_runs(self) -> None:
         waiting, running = self.pending(), self.pending()
@@ -68,14 +68,14 @@ class AbandonedAnalysisTests(TempMediaMixin, TestCase):
             _backdate(analysis, minutes=60)
         _sql("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", [running.job_id])
 
-        self.assertEqual(services.analysis_fail_abandoned(older_than=TIMEOUT), 0)
+        self.assertEqual(processing.analysis_fail_abandoned(older_than=TIMEOUT), 0)
 
     def test_it_leaves_a_recent_analysis_and_finished_ones(self) -> None:
         self.pending()
         done = make_analysis()
         _backdate(done, minutes=60)
 
-        self.assertEqual(services.analysis_fail_abandoned(older_than=TIMEOUT), 0)
+        self.assertEqual(processing.analysis_fail_abandoned(older_than=TIMEOUT), 0)
 
 
 class DeadWorkerRecoveryTests(QueueMixin, TempMediaMixin, TransactionTestCase):
@@ -111,7 +111,7 @@ class DeadWorkerRecoveryTests(QueueMixin, TempMediaMixin, TransactionTestCase):
 
         [job] = queued_jobs()
         self.assertEqual((job.id, job.attempts), (self.analysis.job_id, 1))
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_worker()
         self.analysis.refresh_from_db()
         self.assertEqual(self.analysis.status, Analysis.Status.DONE)
@@ -131,7 +131,7 @@ class DeadWorkerRecoveryTests(QueueMixin, TempMediaMixin, TransactionTestCase):
         self.assertContains(page, ">Retry</button>")
 
         self.client.post(reverse("analyzer:retry", args=[self.analysis.pk]))
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_worker()
 
         self.analysis.refresh_from_db()
@@ -159,4 +159,4 @@ class DeadWorkerRecoveryTests(QueueMixin, TempMediaMixin, TransactionTestCase):
 
         self.analysis.refresh_from_db()
         self.assertEqual(self.analysis.status, Analysis.Status.FAILED)
-        self.assertEqual(self.analysis.error_message, services.ABANDONED_ERROR)
+        self.assertEqual(self.analysis.error_message, processing.ABANDONED_ERROR)

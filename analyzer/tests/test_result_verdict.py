@@ -12,7 +12,7 @@ from django.apps import apps
 from django.test import TestCase
 from django.urls import reverse
 
-from analyzer import services
+from analyzer import processing, services
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     TempMediaMixin,
@@ -54,11 +54,11 @@ class _Page(TempMediaMixin, TestCase):
             owner=None,
             session_key=self.client.session.session_key,
         )
-        with mock.patch.object(services, "get_recognizer", return_value=recognizer):
+        with mock.patch.object(processing, "get_recognizer", return_value=recognizer):
             if windows is None:
                 run_queued_analyses()
             else:
-                with mock.patch.object(services, "timeline", return_value=windows):
+                with mock.patch.object(processing, "timeline", return_value=windows):
                     run_queued_analyses()
         analysis.refresh_from_db()
         self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error_message)
@@ -157,7 +157,7 @@ class HeadlineTests(_Page):
         analysis = services.analysis_create(
             upload=upload(speech_wav(), "take.wav"), owner=None, session_key="k" * 32
         )
-        with mock.patch.object(services, "get_recognizer", return_value=recognizer):
+        with mock.patch.object(processing, "get_recognizer", return_value=recognizer):
             run_queued_analyses()
 
         analysis.refresh_from_db()

@@ -7,7 +7,7 @@ from unittest import mock
 from django.test import Client, TestCase
 from django.urls import reverse
 
-from analyzer import services
+from analyzer import processing
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     TempMediaMixin,
@@ -30,7 +30,7 @@ class RetryTests(TempMediaMixin, TestCase):
             data=speech_wav(),
             emotion=None,
             status=Analysis.Status.FAILED,
-            error_message=services.ABANDONED_ERROR,
+            error_message=processing.ABANDONED_ERROR,
         )
         self.retry_url = reverse("analyzer:retry", args=[self.analysis.pk])
 
@@ -38,7 +38,7 @@ class RetryTests(TempMediaMixin, TestCase):
         response = self.client.get(self.analysis.get_absolute_url())
 
         self.assertContains(response, "The analysis failed")
-        self.assertContains(response, services.ABANDONED_ERROR)
+        self.assertContains(response, processing.ABANDONED_ERROR)
         self.assertContains(response, f'<form method="post" action="{self.retry_url}">')
         self.assertContains(response, '<button class="button" type="submit">Retry</button>')
 
@@ -54,7 +54,7 @@ class RetryTests(TempMediaMixin, TestCase):
         [job] = queued_jobs()
         self.assertEqual(job.args, {"analysis_id": str(self.analysis.pk)})
 
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_queued_analyses()
 
         self.analysis.refresh_from_db()

@@ -8,7 +8,7 @@ from unittest import mock
 
 from django.test import TestCase
 
-from analyzer import services
+from analyzer import processing, services
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     TempMediaMixin,
@@ -86,7 +86,7 @@ class TimelineTests(TempMediaMixin, TestCase):
         analysis = _queue(long_speech_wav())
         recognizer = _shifting_recognizer(Emotion.HAPPY, Emotion.SAD, switch_after=2)
 
-        with mock.patch.object(services, "get_recognizer", return_value=recognizer):
+        with mock.patch.object(processing, "get_recognizer", return_value=recognizer):
             run_queued_analyses()
 
         analysis.refresh_from_db()
@@ -107,7 +107,7 @@ class TimelineTests(TempMediaMixin, TestCase):
     def test_it_gives_a_short_clip_the_prediction_of_its_one_segment(self) -> None:
         analysis = _queue(speech_wav())
 
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_queued_analyses()
 
         analysis.refresh_from_db()
@@ -124,7 +124,7 @@ class TimelineTests(TempMediaMixin, TestCase):
         analysis = services.analysis_create(
             upload=upload(long_speech_wav(), "talk.wav"), owner=None, session_key=key
         )
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_queued_analyses()
 
         page = self.client.get(analysis.get_absolute_url())
@@ -142,20 +142,20 @@ class TimelineTests(TempMediaMixin, TestCase):
     def test_it_writes_the_progress_while_it_runs(self) -> None:
         analysis = _queue(long_speech_wav())
         seen: list[tuple[str, int, int]] = []
-        write_progress = services._Progress.__call__
+        write_progress = processing._Progress.__call__
 
         # The row as the page reads it after each window. Read here, in the thread that
         # runs the analysis: the model's windows run in threads of their own (ml.timeline),
         # whose connections cannot see this test's transaction.
-        def write_then_read(progress: services._Progress, done: int, total: int) -> None:
+        def write_then_read(progress: processing._Progress, done: int, total: int) -> None:
             write_progress(progress, done, total)
             row = Analysis.objects.get(pk=analysis.pk)
             seen.append((row.status, row.segments_done, row.segments_total))
 
         with (
-            mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()),
-            mock.patch.object(services, "PROGRESS_INTERVAL_SECONDS", 0),
-            mock.patch.object(services._Progress, "__call__", write_then_read),
+            mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()),
+            mock.patch.object(processing, "PROGRESS_INTERVAL_SECONDS", 0),
+            mock.patch.object(processing._Progress, "__call__", write_then_read),
         ):
             run_queued_analyses()
 
@@ -165,7 +165,7 @@ class TimelineTests(TempMediaMixin, TestCase):
 
     def test_it_throttles_the_progress_updates(self) -> None:
         analysis = _queue(speech_wav())
-        progress = services._Progress(analysis, should_stop=None)
+        progress = processing._Progress(analysis, should_stop=None)
 
         with self.assertNumQueries(1):
             for done in range(1, 11):
@@ -177,10 +177,10 @@ class TimelineTests(TempMediaMixin, TestCase):
         analysis = _queue(long_speech_wav())
 
         with (
-            mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()),
-            self.assertRaises(services.AnalysisInterrupted),
+            mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()),
+            self.assertRaises(processing.AnalysisInterrupted),
         ):
-            services.analysis_process(analysis_id=str(analysis.pk), should_stop=lambda: True)
+            processing.analysis_process(analysis_id=str(analysis.pk), should_stop=lambda: True)
 
         analysis.refresh_from_db()
         self.assertEqual(analysis.status, Analysis.Status.RUNNING)  # the task sets it back
@@ -190,8 +190,8 @@ class TimelineTests(TempMediaMixin, TestCase):
         analysis = _queue(speech_wav())
 
         with (
-            mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()),
-            mock.patch.object(services, "timeline", return_value=[]),
+            mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()),
+            mock.patch.object(processing, "timeline", return_value=[]),
         ):
             run_queued_analyses()
 
@@ -204,8 +204,8 @@ class TimelineTests(TempMediaMixin, TestCase):
         # The upload refuses silence; a file stored some other way is checked again.
         analysis = make_analysis(data=silence_wav(3.0), emotion=None)
 
-        with mock.patch.object(services, "get_recognizer") as get_recognizer:
-            services.analysis_process(analysis_id=str(analysis.pk))
+        with mock.patch.object(processing, "get_recognizer") as get_recognizer:
+            processing.analysis_process(analysis_id=str(analysis.pk))
 
         get_recognizer.assert_not_called()
         analysis.refresh_from_db()
@@ -214,9 +214,9 @@ class TimelineTests(TempMediaMixin, TestCase):
 
     def test_it_replaces_the_segments_of_an_earlier_run(self) -> None:
         analysis = _queue(long_speech_wav())
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_queued_analyses()
             first = analysis.segments.count()
-            services.analysis_process(analysis_id=str(analysis.pk))
+            processing.analysis_process(analysis_id=str(analysis.pk))
 
         self.assertEqual(analysis.segments.count(), first)

@@ -8,7 +8,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.test import TestCase
 from django.urls import reverse
 
-from analyzer import services
+from analyzer import processing, services
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     TempMediaMixin,
@@ -43,7 +43,7 @@ class UploadQueueTests(TempMediaMixin, TestCase):
     """The request stores the recording and queues it; the model runs only in the worker."""
 
     def test_it_stores_the_upload_and_queues_its_analysis(self) -> None:
-        with mock.patch.object(services, "get_recognizer") as get_recognizer:
+        with mock.patch.object(processing, "get_recognizer") as get_recognizer:
             response = self.client.post(
                 reverse("analyzer:upload"), {"file": upload(speech_wav(), "q.wav")}, follow=True
             )
@@ -151,7 +151,7 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
 
     def post_and_run(self, data: bytes, name: str, content_type: str = "audio/wav", **patch):
         recognizer = patch.pop("recognizer", None) or fake_recognizer()
-        with mock.patch.object(services, "get_recognizer", return_value=recognizer, **patch):
+        with mock.patch.object(processing, "get_recognizer", return_value=recognizer, **patch):
             self.client.post(reverse("analyzer:upload"), {"file": upload(data, name, content_type)})
             run_queued_analyses()
         analysis = Analysis.objects.get()
@@ -192,11 +192,11 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
 
     def test_it_keeps_a_failed_analysis_with_its_message(self) -> None:
         broken = fake_recognizer(error=RuntimeError("CUDA exploded"))
-        with self.assertLogs("analyzer.services", "ERROR"):
+        with self.assertLogs("analyzer.processing", "ERROR"):
             analysis, response = self.post_and_run(speech_wav(), "kept.wav", recognizer=broken)
 
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
-        self.assertEqual(analysis.error_message, services.UNEXPECTED_MODEL_ERROR)
+        self.assertEqual(analysis.error_message, processing.UNEXPECTED_MODEL_ERROR)
         self.assertEqual(analysis.emotion, "")
         self.assertIsNone(analysis.confidence)
         self.assertEqual(analysis.segments.count(), 0)
@@ -210,7 +210,7 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
     def test_it_keeps_a_failed_analysis_when_the_model_cannot_load(self) -> None:
         from ml.errors import ModelLoadError
 
-        with self.assertLogs("analyzer.services", "WARNING"):
+        with self.assertLogs("analyzer.processing", "WARNING"):
             analysis, _ = self.post_and_run(
                 speech_wav(),
                 "speech.wav",
@@ -237,8 +237,8 @@ class UploadWithoutModelTests(TempMediaMixin, TestCase):
         analysis = services.analysis_create(
             upload=upload(speech_wav()), owner=None, session_key="s" * 32
         )
-        with mock.patch.object(services, "get_recognizer", return_value=recognizer):
-            services.analysis_process(analysis_id=str(analysis.pk))
+        with mock.patch.object(processing, "get_recognizer", return_value=recognizer):
+            processing.analysis_process(analysis_id=str(analysis.pk))
 
         self.assertEqual(depths, [depth_at_call])
         self.assertEqual(Analysis.objects.get().status, Analysis.Status.DONE)

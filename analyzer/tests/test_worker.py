@@ -11,7 +11,7 @@ from django.test import TransactionTestCase
 from django.urls import reverse
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from analyzer import services
+from analyzer import processing
 from analyzer.models import Analysis, AnalysisChart
 from analyzer.tasks import ANALYZE_TASK
 from analyzer.tests.factories import (
@@ -44,7 +44,7 @@ class WorkerTests(QueueMixin, TempMediaMixin, TransactionTestCase):
         self.assertEqual(analysis.status, Analysis.Status.PENDING)
         self.assertEqual(len(queued_jobs()), 1)
 
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_worker()
 
         analysis.refresh_from_db()
@@ -67,7 +67,7 @@ class WorkerTests(QueueMixin, TempMediaMixin, TransactionTestCase):
         first = self.upload(speech_wav(Emotion.HAPPY), "one.wav")
         second = self.upload(long_speech_wav(), "two.wav")
 
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_worker()
 
         for analysis in (first, second):
@@ -80,7 +80,7 @@ class WorkerTests(QueueMixin, TempMediaMixin, TransactionTestCase):
         analysis = self.upload(speech_wav(), "gone.wav")
         analysis.delete()
 
-        with mock.patch.object(services, "get_recognizer") as get_recognizer:
+        with mock.patch.object(processing, "get_recognizer") as get_recognizer:
             run_worker()
 
         get_recognizer.assert_not_called()
@@ -90,7 +90,7 @@ class WorkerTests(QueueMixin, TempMediaMixin, TransactionTestCase):
     def test_it_draws_the_charts_once_and_shows_them(self) -> None:
         analysis = self.upload(long_speech_wav(), "charts.wav")
 
-        with mock.patch.object(services, "get_recognizer", return_value=fake_recognizer()):
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
             run_worker()
 
         kinds = set(AnalysisChart.objects.filter(analysis=analysis).values_list("kind", flat=True))

@@ -30,6 +30,6 @@ class SlowFakeRecognizer:
 
 
 def use_slow_fake_model(app):
-    from analyzer import services
+    from analyzer import processing
 
-    services.get_recognizer = lambda path=None: SlowFakeRecognizer()
+    processing.get_recognizer = lambda path=None: SlowFakeRecognizer()

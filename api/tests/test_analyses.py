@@ -9,7 +9,7 @@ from unittest import mock
 from django.test import TestCase
 from django.utils import timezone
 
-from analyzer import services
+from analyzer import processing
 from analyzer.models import Analysis, Segment
 from analyzer.tests.factories import (
     TempMediaMixin,
@@ -37,7 +37,7 @@ class ApiTestCase(TempMediaMixin, TestCase):
 
 class UploadTests(ApiTestCase):
     def test_it_queues_a_real_recording_and_answers_202(self) -> None:
-        with mock.patch.object(services, "get_recognizer") as get_recognizer:
+        with mock.patch.object(processing, "get_recognizer") as get_recognizer:
             response = self.api.post(ANALYSES, {"file": upload(speech_wav(), "hello.wav")})
 
         self.assertEqual(response.status_code, 202)
@@ -58,7 +58,7 @@ class UploadTests(ApiTestCase):
         recognizer = fake_recognizer(emotion=Emotion.ANGRY)
         # The worker's job runs while the request waits (in this test's transaction).
         with (
-            mock.patch.object(services, "get_recognizer", return_value=recognizer),
+            mock.patch.object(processing, "get_recognizer", return_value=recognizer),
             mock.patch.object(views, "_pause", side_effect=lambda s: run_queued_analyses()),
         ):
             response = self.api.post(

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import LiveServerTestCase
 
-from analyzer import services
+from analyzer import processing
 from analyzer.tests.factories import (
     QueueMixin,
     TempMediaMixin,
@@ -53,7 +53,7 @@ class ReadmeExampleTests(QueueMixin, TempMediaMixin, LiveServerTestCase):
         self.folder = Path(self.enterContext(tempfile.TemporaryDirectory(prefix="se-readme-")))
         (self.folder / "speech.wav").write_bytes(speech_wav())
         self.enterContext(
-            mock.patch.object(services, "get_recognizer", return_value=fake_recognizer())
+            mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer())
         )
         self.enterContext(background_worker())
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.template.defaultfilters import filesizeformat
 
-from analyzer import services
+from analyzer import retention
 
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 _AGE = re.compile(r"^\s*(\d+)\s*([wdhms])\s*$", re.IGNORECASE)
@@ -80,8 +80,8 @@ class Command(BaseCommand):
         would = "Would delete" if dry_run else "Deleted"
         if not orphans:
             self._purge(older_than, would=would, dry_run=dry_run)
-        sweep = services.analysis_purge_orphans(dry_run=dry_run)
-        age = describe_age(services.ORPHAN_MIN_AGE)
+        sweep = retention.analysis_purge_orphans(dry_run=dry_run)
+        age = describe_age(retention.ORPHAN_MIN_AGE)
         self.stdout.write(
             f"{would} {_count(len(sweep.files), 'stored file')} that no analysis refers to "
             f"(older than {age}, {filesizeformat(sweep.bytes)})."
@@ -104,7 +104,7 @@ class Command(BaseCommand):
                 self.stdout.write("Retention is off (RETENTION_DAYS=0): no analysis is deleted.")
                 return
             older_than = timedelta(days=days)
-        result = services.analysis_purge(older_than=older_than, dry_run=dry_run)
+        result = retention.analysis_purge(older_than=older_than, dry_run=dry_run)
         self.stdout.write(
             f"{would} {_count(result.analyses, 'analysis')} older than "
             f"{describe_age(older_than)} (created before {result.cutoff:%Y-%m-%d %H:%M %Z}) "

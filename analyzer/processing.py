@@ -1,0 +1,361 @@
+"""The worker's side of an analysis (``analyzer.tasks`` calls it; it calls ``ml``).
+
+:func:`analysis_process` decodes the stored file, classifies every window of speech
+outside any transaction (with small progress updates), saves segments and result in one
+short atomic step, and then draws the charts and stores them in a second one (so the
+result shows at once). The recovery check (``analyzer.tasks.recover``) ends here too:
+:func:`analysis_interrupted`, :func:`analysis_set_pending`, :func:`analysis_fail_abandoned`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from analyzer.models import Analysis, AnalysisChart, Segment
+from analyzer.uploads import (
+    CHUNK_BYTES,
+    MISSING_FILE_ERROR,
+    AnalysisInputError,
+    decode_upload,
+    temporary_copy,
+)
+from ml.audio import SAMPLE_RATE
+from ml.card import card_from_meta
+from ml.errors import MLError
+from ml.recognizer import get_recognizer
+from ml.timeline import distribution as speaking_distribution
+from ml.timeline import overall, timeline
+from ml.verdict import ClarityRule, VerdictKind, rule_from_meta
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ml.timeline import Segment as WindowResult
+
+logger = logging.getLogger(__name__)
+
+UNEXPECTED_MODEL_ERROR = (
+    "The emotion model failed on this recording. The recording is kept; an administrator "
+    "can analyse it again."
+)
+NO_SPEECH_REGION_ERROR = (
+    "No speech detected: no part of the recording holds speech long enough to analyse."
+)
+ABANDONED_ERROR = (
+    "The analysis did not finish: no worker picked it up or it stopped half-way. "
+    "Try again; if it keeps failing, an administrator can look at the worker."
+)
+INTERRUPTED_ERROR = (
+    "The analysis was interrupted {attempts} times (the worker stopped while running it), "
+    "so it was given up. Try again; if it keeps failing, the recording may be too long "
+    "for the worker."
+)
+
+# Progress updates are separate tiny UPDATEs, at most this often.
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+class AnalysisInterrupted(Exception):  # noqa: N818  (not an error: the worker is stopping)
+    """The worker asked the running analysis to stop; its job goes back to the queue."""
+
+
+def analysis_process(
+    *, analysis_id: str, should_stop: Callable[[], bool] | None = None
+) -> Analysis | None:
+    """Decode the stored recording of ``analysis_id`` and analyse it (the worker's job).
+
+    Returns None when the analysis has been deleted meanwhile. Model and input problems
+    end in status ``failed`` with a message; database errors propagate (the job is retried),
+    and so does :class:`AnalysisInterrupted` when ``should_stop()`` turns true.
+    """
+    analysis = Analysis.objects.filter(pk=analysis_id).first()
+    if analysis is None:
+        logger.info("Analysis %s was deleted before it ran", analysis_id)
+        return None
+    analysis.status = Analysis.Status.RUNNING
+    analysis.segments_done = analysis.segments_total = 0
+    Analysis.objects.filter(pk=analysis.pk).update(
+        status=analysis.status, segments_done=0, segments_total=0
+    )
+    try:
+        if not analysis.file:
+            raise FileNotFoundError(analysis.pk)
+        stored = analysis.file.storage.open(analysis.file.name, "rb")
+    except OSError:
+        logger.warning("Stored file of analysis %s is missing", analysis.pk)
+        return analysis_mark_failed(analysis=analysis, message=MISSING_FILE_ERROR)
+    with (
+        stored,
+        temporary_copy(
+            stored.chunks(CHUNK_BYTES), suffix=f".{analysis.format}", max_bytes=None
+        ) as copy,
+    ):
+        try:
+            # The recording was accepted once; a limit lowered since must not lock it out.
+            decoded = decode_upload(copy.path, max_duration=None)
+        except AnalysisInputError as err:
+            return analysis_mark_failed(analysis=analysis, message=str(err))
+    return analysis_run(analysis=analysis, signal=decoded.signal, should_stop=should_stop)
+
+
+class _Progress:
+    """``progress(done, total)`` for ``ml.timeline.timeline``: throttled tiny UPDATEs."""
+
+    def __init__(self, analysis: Analysis, should_stop: Callable[[], bool] | None) -> None:
+        self.analysis = analysis
+        self.should_stop = should_stop
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise AnalysisInterrupted(self.analysis.pk)
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_INTERVAL_SECONDS:
+            self.last = now
+            Analysis.objects.filter(pk=self.analysis.pk).update(
+                segments_done=done, segments_total=total
+            )
+
+
+@dataclass(frozen=True)
+class _Summary:
+    emotion: str
+    confidence: float
+    probabilities: dict[str, float]
+    distribution: dict[str, float]
+    verdict: str
+    mixed_with: str
+
+
+def _summarise(windows: Sequence[WindowResult], *, clarity: ClarityRule) -> _Summary:
+    """The overall result: the top of the speech-weighted mean probabilities (the bars the
+    page shows) with its verdict by the model's ``clarity``; the share of the speaking time
+    per emotion apart."""
+    result = overall(windows, clarity=clarity)
+    assert result is not None  # windows is not empty
+    verdict = result.verdict
+    return _Summary(
+        emotion=result.emotion.value,
+        confidence=result.confidence,
+        probabilities=result.probabilities,
+        distribution=speaking_distribution(list(windows)),
+        verdict=verdict.kind.value,
+        mixed_with=verdict.emotions[1].value if verdict.kind is VerdictKind.MIXED else "",
+    )
+
+
+def _render_charts(
+    signal: np.ndarray, *, analysis: Analysis, segments: list[Segment]
+) -> dict[str, str]:
+    """Every chart as SVG, or none when drawing fails (the result is kept all the same)."""
+    try:
+        from analyzer import charts
+    except ImportError:
+        logger.warning("analyzer.charts is not available; analysis %s has no charts", analysis.pk)
+        return {}
+    try:
+        drawn = charts.render_all(
+            signal,
+            SAMPLE_RATE,
+            probabilities=analysis.probabilities,
+            segments=segments,
+            duration=len(signal) / SAMPLE_RATE,
+        )
+    except Exception:
+        logger.exception("Drawing the charts of analysis %s failed", analysis.pk)
+        return {}
+    kinds = set(AnalysisChart.Kind.values)
+    return {kind: svg for kind, svg in drawn.items() if kind in kinds and svg}
+
+
+_RESULT_FIELDS = (
+    "status",
+    "error_message",
+    "emotion",
+    "confidence",
+    "probabilities",
+    "distribution",
+    "verdict",
+    "mixed_with",
+    "clarity",
+    "model_card",
+    "model_name",
+    "model_sha256",
+    "processing_ms",
+    "segments_done",
+    "segments_total",
+    "charts_pending",
+)
+
+
+def _save_outcome(analysis: Analysis, *, segments: Sequence[Segment] = ()) -> bool:
+    """Save the result fields and the segments in one short step (the old charts go).
+
+    Returns False (and writes nothing) when the analysis was deleted meanwhile.
+    """
+    values: dict[str, Any] = {name: getattr(analysis, name) for name in _RESULT_FIELDS}
+    with transaction.atomic():
+        # The UPDATE locks the row, so a concurrent delete waits for this step.
+        if not Analysis.objects.filter(pk=analysis.pk).update(**values):
+            return False
+        Segment.objects.filter(analysis=analysis).delete()
+        AnalysisChart.objects.filter(analysis=analysis).delete()
+        Segment.objects.bulk_create(segments)
+    return True
+
+
+def _save_charts(analysis: Analysis, charts: dict[str, str]) -> None:
+    """Store the charts drawn after the result, in a second short step."""
+    with transaction.atomic():
+        if Analysis.objects.filter(pk=analysis.pk).update(charts_pending=False):
+            AnalysisChart.objects.bulk_create(
+                AnalysisChart(analysis=analysis, kind=kind, svg=svg) for kind, svg in charts.items()
+            )
+    analysis.charts_pending = False
+
+
+def analysis_mark_failed(*, analysis: Analysis, message: str) -> Analysis:
+    """End ``analysis`` as failed with ``message`` (the user reads it); the result goes."""
+    analysis.status = Analysis.Status.FAILED
+    analysis.error_message = message
+    analysis.emotion = ""
+    analysis.confidence = None
+    analysis.probabilities = {}
+    analysis.distribution = {}
+    analysis.verdict = analysis.mixed_with = ""
+    analysis.processing_ms = None
+    analysis.segments_done = analysis.segments_total = 0
+    analysis.charts_pending = False
+    _save_outcome(analysis)
+    return analysis
+
+
+def analysis_run(
+    *,
+    analysis: Analysis,
+    signal: np.ndarray,
+    should_stop: Callable[[], bool] | None = None,
+) -> Analysis:
+    """Classify every window of speech in ``signal`` and save segments and result on ``analysis``.
+
+    ``signal`` : np.ndarray [shape=(n,)] mono float32 at sr=16000, as from ``load_audio``.
+    Must not be called inside a transaction: inference takes a while. Progress is written
+    as it goes (``segments_done`` of ``segments_total``).
+    """
+    try:
+        recognizer = get_recognizer(settings.SPEECHEMOTION_MODEL)
+        analysis.model_name = recognizer.name
+        analysis.model_sha256 = recognizer.sha256
+        # The verdict and the plain words beside it follow the model that made the result.
+        clarity = rule_from_meta(recognizer.meta)
+        card = card_from_meta(recognizer.meta)
+        analysis.clarity = clarity.to_dict()
+        analysis.model_card = card.to_dict() if card else {}
+        started = time.perf_counter()
+        windows = timeline(recognizer, signal, progress=_Progress(analysis, should_stop))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    except (AnalysisInterrupted, DatabaseError):
+        raise
+    except MLError as err:
+        logger.warning("Model error on analysis %s: %s", analysis.pk, err)
+        return analysis_mark_failed(analysis=analysis, message=str(err))
+    except Exception:
+        logger.exception("Model run failed on analysis %s", analysis.pk)
+        return analysis_mark_failed(analysis=analysis, message=UNEXPECTED_MODEL_ERROR)
+    if not windows:
+        return analysis_mark_failed(analysis=analysis, message=NO_SPEECH_REGION_ERROR)
+
+    summary = _summarise(windows, clarity=clarity)
+    segments = [
+        Segment(
+            analysis=analysis,
+            start=float(window.start),
+            end=float(window.end),
+            emotion=window.prediction.emotion.value,
+            confidence=float(window.prediction.confidence),
+            probabilities={k: float(v) for k, v in window.prediction.probabilities.items()},
+        )
+        for window in windows
+    ]
+    analysis.status = Analysis.Status.DONE
+    analysis.error_message = ""
+    analysis.emotion = summary.emotion
+    analysis.confidence = summary.confidence
+    analysis.probabilities = summary.probabilities
+    analysis.distribution = summary.distribution
+    analysis.verdict = summary.verdict
+    analysis.mixed_with = summary.mixed_with
+    analysis.processing_ms = elapsed_ms
+    analysis.segments_done = analysis.segments_total = len(segments)
+    analysis.charts_pending = True
+    # The result first: the page shows it at once and the charts a moment later.
+    if not _save_outcome(analysis, segments=segments):
+        logger.info("Analysis %s was deleted while it ran", analysis.pk)
+        return analysis
+    logger.info(
+        "Analysis %s: %s (top %s %.0f%%) over %d segments by %s in %.0f ms",
+        analysis.pk,
+        analysis.headline,
+        analysis.emotion,
+        analysis.confidence * 100,
+        len(segments),
+        analysis.model_name,
+        elapsed_ms,
+    )
+    _save_charts(analysis, _render_charts(signal, analysis=analysis, segments=segments))
+    return analysis
+
+
+def analysis_interrupted(*, analysis_id: str, attempts: int) -> Analysis | None:
+    """Give up an analysis whose runs kept dying with their worker (see analyzer.tasks)."""
+    analysis = Analysis.objects.filter(pk=analysis_id).first()
+    if analysis is None:
+        return None
+    logger.warning("Giving up analysis %s after %d interrupted runs", analysis_id, attempts)
+    return analysis_mark_failed(
+        analysis=analysis, message=INTERRUPTED_ERROR.format(attempts=attempts)
+    )
+
+
+def analysis_set_pending(*, analysis_id: str) -> None:
+    """The running job was stopped and went back to the queue."""
+    Analysis.objects.filter(pk=analysis_id, status=Analysis.Status.RUNNING).update(
+        status=Analysis.Status.PENDING, segments_done=0, segments_total=0
+    )
+
+
+def analysis_fail_abandoned(*, older_than: timedelta) -> int:
+    """Mark failed the pending or running analyses that no job will ever finish.
+
+    An analysis qualifies when it was queued more than ``older_than`` ago and its job is
+    neither waiting nor running (the job failed for good, or was deleted). Returns how many.
+    """
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    cutoff = timezone.now() - older_than
+    live_job = ProcrastinateJob.objects.filter(id=OuterRef("job_id"), status__in=("todo", "doing"))
+    abandoned = (
+        Analysis.objects.filter(status__in=Analysis.ACTIVE_STATUSES)
+        .filter(Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff))
+        .exclude(Exists(live_job))
+    )
+    count = 0
+    for analysis in abandoned:
+        logger.warning("Analysis %s was abandoned (job %s)", analysis.pk, analysis.job_id)
+        analysis_mark_failed(analysis=analysis, message=ABANDONED_ERROR)
+        count += 1
+    # A result whose charts never came (the job died in between): show it without them.
+    Analysis.objects.filter(
+        status=Analysis.Status.DONE, charts_pending=True, queued_at__lt=cutoff
+    ).exclude(Exists(live_job)).update(charts_pending=False)
+    return count
