@@ -288,7 +288,11 @@ class Segment(models.Model):
 
 
 class AnalysisChart(models.Model):
-    """A chart of an analysis as SVG, drawn once by the worker (see ``analyzer.charts``)."""
+    """A chart of an analysis as SVG, drawn by the worker of an earlier version.
+
+    Kept for the analyses made before :class:`AnalysisOverview`: their result page shows
+    these images where it has no overview to draw from. Nothing writes new ones.
+    """
 
     class Kind(models.TextChoices):
         WAVEFORM = "waveform", "Waveform"
@@ -308,3 +312,21 @@ class AnalysisChart(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.analysis_id}"
+
+
+class AnalysisOverview(models.Model):
+    """What the result page draws the waveform and spectrogram from, stored by the worker.
+
+    ``data`` is ``ml.overview.Overview.to_dict()``: the duration, ~1000 waveform min/max
+    pairs and a 64-band mel spectrogram of at most 400 frames (a few KB in all). The
+    timeline and the bars are drawn from the segments and the result fields. Analyses made
+    before it have none (and may have the SVG of an :class:`AnalysisChart` instead).
+    """
+
+    analysis = models.OneToOneField(
+        Analysis, on_delete=models.CASCADE, primary_key=True, related_name="overview"
+    )
+    data = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"Overview of {self.analysis_id}"
