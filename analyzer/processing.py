@@ -2,8 +2,9 @@
 
 :func:`analysis_process` decodes the stored file, classifies every window of speech
 outside any transaction (with small progress updates), saves segments and result in one
-short atomic step, and then draws the charts and stores them in a second one (so the
-result shows at once). The recovery check (``analyzer.tasks.recover``) ends here too:
+short atomic step, and then stores what the page draws the charts from (``ml.overview``)
+in a second one (so the result shows at once). The recovery check
+(``analyzer.tasks.recover``) ends here too:
 :func:`analysis_interrupted`, :func:`analysis_set_pending`, :func:`analysis_fail_abandoned`.
 """
 
@@ -21,7 +22,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from analyzer.models import Analysis, AnalysisChart, Segment
+from analyzer.models import Analysis, AnalysisChart, AnalysisOverview, Segment
 from analyzer.uploads import (
     CHUNK_BYTES,
     MISSING_FILE_ERROR,
@@ -32,6 +33,7 @@ from analyzer.uploads import (
 from ml.audio import SAMPLE_RATE
 from ml.card import card_from_meta
 from ml.errors import MLError
+from ml.overview import overview
 from ml.recognizer import get_recognizer
 from ml.timeline import distribution as speaking_distribution
 from ml.timeline import overall, timeline
@@ -154,28 +156,14 @@ def _summarise(windows: Sequence[WindowResult], *, clarity: ClarityRule) -> _Sum
     )
 
 
-def _render_charts(
-    signal: np.ndarray, *, analysis: Analysis, segments: list[Segment]
-) -> dict[str, str]:
-    """Every chart as SVG, or none when drawing fails (the result is kept all the same)."""
+def _chart_data(signal: np.ndarray, *, analysis: Analysis) -> dict[str, Any] | None:
+    """What the page draws the waveform and spectrogram from (``ml.overview``, a few KB and
+    milliseconds), or None when that fails (the result is kept all the same)."""
     try:
-        from analyzer import charts
-    except ImportError:
-        logger.warning("analyzer.charts is not available; analysis %s has no charts", analysis.pk)
-        return {}
-    try:
-        drawn = charts.render_all(
-            signal,
-            SAMPLE_RATE,
-            probabilities=analysis.probabilities,
-            segments=segments,
-            duration=len(signal) / SAMPLE_RATE,
-        )
+        return overview(signal, SAMPLE_RATE).to_dict()
     except Exception:
-        logger.exception("Drawing the charts of analysis %s failed", analysis.pk)
-        return {}
-    kinds = set(AnalysisChart.Kind.values)
-    return {kind: svg for kind, svg in drawn.items() if kind in kinds and svg}
+        logger.exception("The overview of analysis %s failed", analysis.pk)
+        return None
 
 
 _RESULT_FIELDS = (
@@ -210,17 +198,16 @@ def _save_outcome(analysis: Analysis, *, segments: Sequence[Segment] = ()) -> bo
             return False
         Segment.objects.filter(analysis=analysis).delete()
         AnalysisChart.objects.filter(analysis=analysis).delete()
+        AnalysisOverview.objects.filter(analysis=analysis).delete()
         Segment.objects.bulk_create(segments)
     return True
 
 
-def _save_charts(analysis: Analysis, charts: dict[str, str]) -> None:
-    """Store the charts drawn after the result, in a second short step."""
+def _save_charts(analysis: Analysis, data: dict[str, Any] | None) -> None:
+    """Store the charts' data made after the result, in a second short step."""
     with transaction.atomic():
-        if Analysis.objects.filter(pk=analysis.pk).update(charts_pending=False):
-            AnalysisChart.objects.bulk_create(
-                AnalysisChart(analysis=analysis, kind=kind, svg=svg) for kind, svg in charts.items()
-            )
+        if Analysis.objects.filter(pk=analysis.pk).update(charts_pending=False) and data:
+            AnalysisOverview.objects.create(analysis=analysis, data=data)
     analysis.charts_pending = False
 
 
@@ -312,7 +299,7 @@ def analysis_run(
         analysis.model_name,
         elapsed_ms,
     )
-    _save_charts(analysis, _render_charts(signal, analysis=analysis, segments=segments))
+    _save_charts(analysis, _chart_data(signal, analysis=analysis))
     return analysis
 
 
