@@ -10,11 +10,10 @@ from django.http import QueryDict
 from django.template.defaultfilters import filesizeformat
 
 from analyzer.models import EmotionChoice
+from ml.formats import FORMATS
 
 # What the file picker offers; the content is sniffed on the server whatever the name says.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".webm")
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
-ACCEPT = ",".join(("audio/*", "video/*", *dict.fromkeys(AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)))
+ACCEPT = ",".join(("audio/*", "video/*", *(row.suffix for row in FORMATS)))
 
 
 class UploadForm(forms.Form):

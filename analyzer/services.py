@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
@@ -36,6 +35,7 @@ from analyzer.uploads import (
     temporary_copy,
 )
 from ml.audio import AudioInfo
+from ml.formats import stored_format
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -60,63 +60,9 @@ _NAME_MAX_LENGTH = Analysis._meta.get_field("original_name").max_length
 _FILE_MAX_LENGTH = Analysis._meta.get_field("file").max_length
 
 
-@dataclass(frozen=True)
-class _StoredFormat:
-    extension: str
-    content_type: str
-
-
-# Sniffed container -> (extension for the stored name, content type it is served with).
-# Within a family the user's extension may pick a more precise one (m4a vs mp4, webm vs mkv).
-_AUDIO_TYPES = {
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "mp3": "audio/mpeg",
-    "m4a": "audio/mp4",
-    "mp4": "audio/mp4",
-    "mov": "audio/mp4",
-    "webm": "audio/webm",
-    "mkv": "audio/x-matroska",
-}
-_VIDEO_TYPES = {
-    "ogg": "video/ogg",
-    "m4a": "video/mp4",
-    "mp4": "video/mp4",
-    # Browsers play QuickTime files with H.264/AAC when they are announced as MP4.
-    "mov": "video/mp4",
-    "webm": "video/webm",
-    "mkv": "video/x-matroska",
-}
-_FAMILY_EXTENSIONS = {
-    "wav": ("wav",),
-    "flac": ("flac",),
-    "ogg": ("ogg",),
-    "mp3": ("mp3",),
-    "mp4": ("m4a", "mp4", "mov"),
-    "matroska": ("webm", "mkv"),
-}
-
-
 def _format_name(info: AudioInfo) -> str:
     """``info.format`` as a plain string ('wav', 'mp4', ...), whether enum or str."""
     return str(getattr(info.format, "value", info.format))
-
-
-def _stored_format(info: AudioInfo, original_name: str) -> _StoredFormat:
-    fmt = _format_name(info)
-    family = _FAMILY_EXTENSIONS.get(fmt)
-    if family is None:
-        return _StoredFormat("bin", "application/octet-stream")
-    user_extension = PurePath(original_name).suffix.lstrip(".").lower()
-    if user_extension in family:
-        extension = user_extension
-    elif fmt == "mp4":
-        extension = "mp4" if info.has_video else "m4a"
-    else:
-        extension = family[0]
-    types = _VIDEO_TYPES if info.has_video else _AUDIO_TYPES
-    return _StoredFormat(extension, types.get(extension, _AUDIO_TYPES[extension]))
 
 
 def _display_name(name: str | None) -> str:
@@ -242,7 +188,7 @@ def analysis_create(
         decoded = decode_upload(copy.path, max_duration=settings.SPEECHEMOTION_MAX_DURATION_SECONDS)
         info = decoded.info
         del decoded  # The worker decodes the stored file again; do not hold the signal.
-        stored = _stored_format(info, original_name)
+        stored = stored_format(info.format, has_video=info.has_video, name=original_name)
         analysis = Analysis(
             original_name=original_name,
             format=stored.extension,

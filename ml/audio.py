@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,8 @@ from ml.errors import (
     UnsupportedFormatError,
 )
 from ml.ffmpeg import Deadline, format_seconds
+from ml.formats import EXTENSIONS as SUPPORTED_EXTENSIONS
+from ml.formats import AudioFormat, stored_format
 from ml.video import DEFAULT_PROBE_TIMEOUT, video_info
 
 SAMPLE_RATE = 16000
@@ -70,35 +71,6 @@ def decode_timeout() -> float:
     return _decode_timeout
 
 
-class AudioFormat(StrEnum):
-    WAV = "wav"
-    FLAC = "flac"
-    OGG = "ogg"
-    MP3 = "mp3"
-    MP4 = "mp4"  # also MOV and M4A (ISO base media)
-    MATROSKA = "matroska"  # also WebM
-
-    @property
-    def via_ffmpeg(self) -> bool:
-        return self in (AudioFormat.MP4, AudioFormat.MATROSKA)
-
-    @property
-    def content_type(self) -> str:
-        return _CONTENT_TYPES[self]
-
-
-_CONTENT_TYPES = {
-    AudioFormat.WAV: "audio/wav",
-    AudioFormat.FLAC: "audio/flac",
-    AudioFormat.OGG: "audio/ogg",
-    AudioFormat.MP3: "audio/mpeg",
-    AudioFormat.MP4: "video/mp4",
-    AudioFormat.MATROSKA: "video/webm",
-}
-
-SUPPORTED_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "m4a", "webm", "mp4", "mov", "mkv")
-
-
 @dataclass(frozen=True)
 class AudioInfo:
     """What the container says, before any decoding.
@@ -114,11 +86,8 @@ class AudioInfo:
 
     @property
     def content_type(self) -> str:
-        if self.format is AudioFormat.MP4 and not self.has_video:
-            return "audio/mp4"
-        if self.format is AudioFormat.MATROSKA and not self.has_video:
-            return "audio/webm"
-        return self.format.content_type
+        """What a stored copy of this file is served as (see ``ml.formats``)."""
+        return stored_format(self.format, has_video=self.has_video).content_type
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
 
 from analyzer import processing
+from analyzer.management.commands.analyze import collect
 from analyzer.models import Analysis
 from analyzer.tests.factories import (
     QueueMixin,
@@ -95,6 +96,16 @@ class AnalyzeCommandTests(TempMediaMixin, TestCase):
         with self.assertRaisesMessage(CommandError, "There is no user 'nobody'."):
             self.call(str(_folder(self)), "--user", "nobody")
         self.assertEqual(Analysis.objects.count(), 0)
+
+    def test_it_finds_in_folders_the_extensions_of_the_formats_table(self) -> None:
+        folder = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        for name in ("a.opus", "b.MKV", "c.mov", "notes.txt", "d.aiff"):
+            (folder / name).write_bytes(b"x")
+
+        files, missing = collect([folder])
+
+        self.assertEqual([path.name for path in files], ["a.opus", "b.MKV", "c.mov"])
+        self.assertEqual(missing, [])
 
     def test_it_says_when_a_folder_holds_no_recordings(self) -> None:
         empty = Path(self.enterContext(tempfile.TemporaryDirectory()))

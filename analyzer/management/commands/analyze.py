@@ -2,7 +2,7 @@
 
 Each file goes through the same service as an upload (``services.analysis_create``): it
 is checked, stored and queued for the worker. Directories are searched recursively for
-the extensions the upload form offers; a file named on the command line is tried
+the extensions the upload form offers (``ml.formats``); a file named on the command line is tried
 whatever its name (the content decides).
 """
 
@@ -20,10 +20,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from analyzer import selectors, services
-from analyzer.forms import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 from analyzer.models import Analysis
+from ml.formats import SUFFIXES as SUPPORTED_EXTENSIONS
 
-SUPPORTED_EXTENSIONS = frozenset(AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)
 POLL_SECONDS = 0.5
 _WAIT_FIELDS = (
     "original_name",
