@@ -35,8 +35,7 @@ from ml.card import card_from_meta
 from ml.errors import MLError
 from ml.overview import overview
 from ml.recognizer import get_recognizer
-from ml.timeline import distribution as speaking_distribution
-from ml.timeline import overall, timeline
+from ml.timeline import summarise, timeline
 from ml.verdict import ClarityRule, VerdictKind, rule_from_meta
 
 if TYPE_CHECKING:
@@ -143,14 +142,15 @@ def _summarise(windows: Sequence[WindowResult], *, clarity: ClarityRule) -> _Sum
     """The overall result: the top of the speech-weighted mean probabilities (the bars the
     page shows) with its verdict by the model's ``clarity``; the share of the speaking time
     per emotion apart."""
-    result = overall(windows, clarity=clarity)
-    assert result is not None  # windows is not empty
+    summary = summarise(windows, clarity=clarity)
+    assert summary is not None  # windows is not empty
+    result = summary.result
     verdict = result.verdict
     return _Summary(
         emotion=result.emotion.value,
         confidence=result.confidence,
         probabilities=result.probabilities,
-        distribution=speaking_distribution(list(windows)),
+        distribution=summary.distribution,
         verdict=verdict.kind.value,
         mixed_with=verdict.emotions[1].value if verdict.kind is VerdictKind.MIXED else "",
     )

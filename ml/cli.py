@@ -69,7 +69,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
     from ml.audio import load_audio
     from ml.recognizer import EmotionRecognizer, default_model_path
-    from ml.timeline import distribution, overall, timeline
+    from ml.timeline import summarise, timeline
     from ml.verdict import rule_from_meta
 
     try:
@@ -97,13 +97,14 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     elif not args.jsonl:
         # The headline is the top of the speech-weighted mean probabilities; the share of
         # the speaking time is another figure and may put another emotion first.
-        result = overall(segments, clarity=clarity)
+        summary = summarise(segments, clarity=clarity)
+        result = summary.result
         print(
             f"overall: {result.verdict.text} (mean probability: {result.emotion.value} "
             f"{result.confidence:.0%})"
         )
-        shares = sorted(distribution(segments).items(), key=lambda kv: -kv[1])
-        print("share of the speaking time: " + ", ".join(f"{k} {v:.0%}" for k, v in shares if v))
+        shares = summary.ranked()
+        print("share of the speaking time: " + ", ".join(f"{k} {v:.0%}" for k, v in shares))
     return 0
 
 

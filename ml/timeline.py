@@ -4,14 +4,15 @@ A recording is split into speech regions (:func:`ml.speech.speech_regions`, Sile
 each region into windows of about 3 s that overlap by half, and every window is classified.
 The overall result is derived from the windows: the mean of their probabilities weighted by
 speaking time (:func:`overall`, the headline), and apart from it each emotion's share of
-the speaking time.
+the speaking time; :func:`summarise` gives both, with the spans they count, in one go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -85,32 +86,116 @@ def timeline(
     return out
 
 
-def speaking_time(segments: Sequence[Segment]) -> list[float]:
-    """Seconds of speech each segment stands for, overlaps counted once.
+class Timed(Protocol):
+    """A classified span: ``start``/``end`` in seconds, and either a ``prediction`` (an
+    :class:`ml.timeline.Segment`) or an ``emotion`` name with ``probabilities`` (a stored
+    segment, e.g. a row of the web service's database)."""
 
-    A segment owns the time up to the start of the next one (all of it when it is the
-    last, or when the next one starts after it ends).
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class OwnSpan:
+    """The part of a segment's window that no later window covers: ``start``..``end`` in
+    seconds, its top ``emotion`` (a name), and the ``segment`` it comes from."""
+
+    start: float
+    end: float
+    emotion: str
+    segment: Timed
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a recording comes to, from its classified windows (see :func:`summarise`).
+
+    ``result``: the headline (:func:`overall`). ``distribution``: each of the eight
+    emotions' share of the speaking time, summing to 1 (all 0 without speaking time).
+    ``spans``: each segment's own time, in time order; they tile the speech without overlap.
     """
+
+    result: Prediction
+    distribution: dict[str, float]
+    spans: tuple[OwnSpan, ...]
+
+    @property
+    def speaking_seconds(self) -> float:
+        return sum(span.seconds for span in self.spans)
+
+    def ranked(self, limit: int | None = None) -> list[tuple[str, float]]:
+        """The emotions that hold any speaking time with their share, largest first (label
+        order on a tie), at most ``limit`` of them."""
+        shares = [(name, share) for name, share in self.distribution.items() if share > 0]
+        shares.sort(key=lambda item: -item[1])
+        return shares if limit is None else shares[:limit]
+
+
+def summarise(segments: Sequence[Timed], *, clarity: ClarityRule = DEFAULT_RULE) -> Summary | None:
+    """The one summary of a recording, for the CLI, the worker and the charts alike; None
+    without segments.
+
+    The speaking-time rule is here only: windows overlap by half, so each segment owns
+    the time up to the start of the next one (all of its window when it is the last, or
+    when the next one starts after it ends), and that is what it weighs in the headline and
+    in the shares.
+    """
+    if not segments:
+        return None
+    spans = tuple(own_spans(segments))
+    ordered = [span.segment for span in spans]
+    return Summary(
+        result=_overall(ordered, [span.seconds for span in spans], clarity=clarity),
+        distribution=_distribution(spans),
+        spans=spans,
+    )
+
+
+def _reading(segment: Timed) -> tuple[str, Mapping[str, float]]:
+    """(top emotion's name, probabilities) of an ml segment or a stored one."""
+    prediction = getattr(segment, "prediction", None)
+    if prediction is not None:
+        return prediction.emotion.value, prediction.probabilities
+    emotion = segment.emotion  # type: ignore[attr-defined]
+    return str(getattr(emotion, "value", emotion)), segment.probabilities  # type: ignore[attr-defined]
+
+
+def own_spans(segments: Sequence[Timed]) -> list[OwnSpan]:
+    """Each segment cut where the next one begins, in time order (see :func:`summarise`)."""
+    ordered = sorted(segments, key=lambda seg: float(seg.start))
     out = []
-    for i, seg in enumerate(segments):
-        nxt = segments[i + 1].start if i + 1 < len(segments) else seg.end
-        end = min(seg.end, nxt) if nxt > seg.start else seg.end
-        out.append(max(0.0, end - seg.start))
+    for i, seg in enumerate(ordered):
+        start, end = float(seg.start), float(seg.end)
+        nxt = float(ordered[i + 1].start) if i + 1 < len(ordered) else end
+        if nxt > start:
+            end = min(end, nxt)
+        out.append(OwnSpan(start, max(start, end), _reading(seg)[0], seg))
     return out
 
 
-def distribution(segments: Sequence[Segment]) -> dict[str, float]:
-    """Each emotion's share of the speaking time (overlaps counted once), summing to 1."""
+def speaking_time(segments: Sequence[Timed]) -> list[float]:
+    """Seconds of speech each segment stands for, overlaps counted once (in time order)."""
+    return [span.seconds for span in own_spans(segments)]
+
+
+def _distribution(spans: Sequence[OwnSpan]) -> dict[str, float]:
     share = dict.fromkeys(EMOTION_NAMES, 0.0)
-    for seg, own in zip(segments, speaking_time(segments), strict=True):
-        share[seg.prediction.emotion.value] += own
+    for span in spans:
+        share[span.emotion] += span.seconds
     total = sum(share.values())
     return {k: (v / total if total else 0.0) for k, v in share.items()}
 
 
-def overall(
-    segments: Sequence[Segment], *, clarity: ClarityRule = DEFAULT_RULE
-) -> Prediction | None:
+def distribution(segments: Sequence[Timed]) -> dict[str, float]:
+    """Each emotion's share of the speaking time (overlaps counted once), summing to 1."""
+    return _distribution(own_spans(segments))
+
+
+def overall(segments: Sequence[Timed], *, clarity: ClarityRule = DEFAULT_RULE) -> Prediction | None:
     """The result of the whole recording: the mean of the segments' probabilities, each
     weighted by its speaking time, with its top emotion and that emotion's mean probability.
 
@@ -120,15 +205,21 @@ def overall(
     """
     if not segments:
         return None
-    weights = speaking_time(segments)
+    spans = own_spans(segments)
+    return _overall(
+        [span.segment for span in spans], [span.seconds for span in spans], clarity=clarity
+    )
+
+
+def _overall(
+    segments: Sequence[Timed], weights: Sequence[float], *, clarity: ClarityRule
+) -> Prediction:
     total = sum(weights)
     # Shares first, so that a single segment's probabilities come out exactly as they were.
     shares = [w / total for w in weights] if total else [1 / len(segments)] * len(segments)
+    readings = [_reading(seg)[1] for seg in segments]
     mean = {
-        name: sum(
-            share * seg.prediction.probabilities[name]
-            for share, seg in zip(shares, segments, strict=True)
-        )
+        name: sum(share * float(probs[name]) for share, probs in zip(shares, readings, strict=True))
         for name in EMOTION_NAMES
     }
     top = max(EMOTION_NAMES, key=mean.__getitem__)  # the first in label order on a tie

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import unittest
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from ml.timeline import (
     distribution,
     overall,
     speech_regions,
+    summarise,
     timeline,
     windows,
 )
@@ -167,6 +169,46 @@ class OverallTests(unittest.TestCase):
         # Happy owns 1.5 s (up to the next start), sad 3 s.
         self.assertAlmostEqual(result.probabilities["sad"], (1.5 * 0.05 + 3.0 * 0.65) / 4.5)
         self.assertIs(result.emotion, Emotion.SAD)
+
+
+class SummariseTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.segments = [
+            _segment(0.0, 3.0, Emotion.HAPPY),
+            _segment(1.5, 4.5, Emotion.SAD),
+            _segment(6.0, 7.0, Emotion.ANGRY),
+        ]
+
+    def test_it_tiles_the_speech_with_each_segments_own_time(self) -> None:
+        summary = summarise(self.segments)
+
+        spans = [(span.start, span.end, span.emotion) for span in summary.spans]
+        self.assertEqual(spans, [(0.0, 1.5, "happy"), (1.5, 4.5, "sad"), (6.0, 7.0, "angry")])
+        self.assertAlmostEqual(summary.speaking_seconds, 5.5)
+        self.assertEqual(
+            summary.ranked(), [("sad", 3 / 5.5), ("happy", 1.5 / 5.5), ("angry", 1 / 5.5)]
+        )
+        self.assertEqual(summary.ranked(1), [("sad", 3 / 5.5)])
+
+    def test_it_reads_stored_segments_as_the_model_s_own(self) -> None:
+        stored = [
+            SimpleNamespace(
+                start=seg.start,
+                end=seg.end,
+                emotion=seg.prediction.emotion.value,
+                probabilities=dict(seg.prediction.probabilities),
+            )
+            for seg in reversed(self.segments)  # in any order
+        ]
+        ours, theirs = summarise(self.segments), summarise(stored)
+
+        self.assertEqual(theirs.distribution, ours.distribution)
+        self.assertEqual(theirs.result.probabilities, ours.result.probabilities)
+        self.assertIs(theirs.result.emotion, Emotion.SAD)
+        self.assertEqual([span.segment for span in theirs.spans], stored[::-1])
+
+    def test_it_has_nothing_to_say_without_segments(self) -> None:
+        self.assertIsNone(summarise([]))
 
 
 class TimelineTests(_Conversation, unittest.TestCase):
