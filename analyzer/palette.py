@@ -19,7 +19,21 @@ EMOTION_COLOURS: dict[Emotion, str] = {
     Emotion.SURPRISED: "#be185d",
 }
 
+# The same hues, lighter, for a dark screen (``prefers-color-scheme: dark``): each reads
+# on the dark cards as the light ones do on white.
+EMOTION_COLOURS_DARK: dict[Emotion, str] = {
+    Emotion.NEUTRAL: "#9ca3af",
+    Emotion.CALM: "#22b8cf",
+    Emotion.HAPPY: "#f59e0b",
+    Emotion.SAD: "#60a5fa",
+    Emotion.ANGRY: "#f87171",
+    Emotion.FEARFUL: "#a78bfa",
+    Emotion.DISGUST: "#84cc16",
+    Emotion.SURPRISED: "#f472b6",
+}
+
 assert set(EMOTION_COLOURS) == set(EMOTIONS), "every emotion needs a colour"
+assert set(EMOTION_COLOURS_DARK) == set(EMOTIONS), "every emotion needs a dark-screen colour"
 
 
 def emotion_colour(name: str) -> str:

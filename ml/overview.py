@@ -77,7 +77,6 @@ def overview(signal: np.ndarray, sample_rate: int = 16000) -> Overview:
     signal : np.ndarray [shape=(n,)] mono float at ``sample_rate`` (full scale = 1).
     """
     x = np.asarray(signal, dtype=np.float32).reshape(-1)
-    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     duration = len(x) / sample_rate
     scale, peaks = _peaks(x)
     spectrogram, fmax = _spectrogram(x, sample_rate)
@@ -88,8 +87,10 @@ def _peaks(x: np.ndarray) -> tuple[float, np.ndarray]:
     if not len(x):
         return 0.0, np.zeros((0, 2), dtype=np.int8)
     starts = np.unique(np.linspace(0, len(x), min(PEAK_COLUMNS, len(x)) + 1).astype(np.int64)[:-1])
-    lo = np.minimum.reduceat(x, starts)
-    hi = np.maximum.reduceat(x, starts)
+    # Non-finite samples (never from the decoder) are cleaned up here, in 1000 values
+    # rather than in a copy of the signal.
+    lo = np.nan_to_num(np.minimum.reduceat(x, starts), nan=0.0, posinf=1.0, neginf=-1.0)
+    hi = np.nan_to_num(np.maximum.reduceat(x, starts), nan=0.0, posinf=1.0, neginf=-1.0)
     scale = float(max(np.max(np.abs(lo)), np.max(np.abs(hi))))
     if scale == 0.0:
         return 0.0, np.zeros((len(starts), 2), dtype=np.int8)
@@ -136,8 +137,9 @@ def _spectrogram(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
     spectrum = np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)
     power = (spectrum.real**2 + spectrum.imag**2).reshape(columns, per_column, -1).mean(axis=1)
     mel = _mel_filters(sample_rate, n_fft, SPEC_BANDS, fmax) @ power.T
-    if float(mel.max()) <= 1e-12:  # digital silence: all black, not all "loudest"
+    if not float(np.nanmax(mel)) > 1e-12:  # digital silence: all black, not all "loudest"
         return np.zeros(mel.shape, dtype=np.uint8), fmax
     db = 10.0 * np.log10(np.maximum(mel, 1e-12))
-    level = np.clip((db - db.max()) / SPEC_RANGE_DB + 1.0, 0.0, 1.0)
+    db = np.nan_to_num(db, nan=-np.inf)
+    level = np.nan_to_num(np.clip((db - db.max()) / SPEC_RANGE_DB + 1.0, 0.0, 1.0), nan=0.0)
     return np.round(level * 255).astype(np.uint8), fmax

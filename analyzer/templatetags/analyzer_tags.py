@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django import template
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from analyzer.palette import EMOTION_COLOURS
+from analyzer import charts
+from analyzer.palette import EMOTION_COLOURS, EMOTION_COLOURS_DARK
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from analyzer.charts import Figures
     from analyzer.models import Analysis, Segment
+    from ml.labels import Emotion
     from ml.verdict import Verdict
 
 register = template.Library()
@@ -19,11 +24,29 @@ register = template.Library()
 
 @register.simple_tag
 def emotion_palette_css() -> SafeString:
-    """CSS rules giving each ``.emo-<name>`` element its colour in ``--emo``."""
-    return format_html_join(
+    """CSS rules giving each ``.emo-<name>`` element its colour in ``--emo`` (lighter ones
+    on a dark screen)."""
+    light = format_html_join(
         "\n",
         ".emo-{}{{--emo:{}}}",
         ((emotion.value, colour) for emotion, colour in EMOTION_COLOURS.items()),
+    )
+    dark = format_html_join(
+        "",
+        ".emo-{}{{--emo:{}}}",
+        ((emotion.value, colour) for emotion, colour in EMOTION_COLOURS_DARK.items()),
+    )
+    return format_html("{}\n@media screen and (prefers-color-scheme: dark){{{}}}", light, dark)
+
+
+@register.simple_tag
+def analysis_figures(analysis: Analysis, segments: Iterable[Segment]) -> Figures:
+    """The time charts of a finished analysis, laid out from its stored overview (waveform
+    and spectrogram, when the worker made one) and its segments (see ``analyzer.charts``)."""
+    return charts.figures(
+        duration=analysis.duration,
+        segments=list(segments),
+        overview=charts.overview_data(analysis=analysis),
     )
 
 
@@ -92,3 +115,9 @@ def percent_value(value: float | None) -> str:
 def verdict_by(segment: Segment, analysis: Analysis) -> Verdict:
     """A segment's verdict by the clarity rule its analysis was judged by."""
     return segment.verdict_by(analysis.clarity_rule)
+
+
+@register.filter
+def largest_first(rows: Iterable[tuple[Emotion, float]]) -> list[tuple[Emotion, float]]:
+    """``(emotion, value)`` rows, the largest value first (ties in label order)."""
+    return sorted(rows, key=lambda row: -row[1])
