@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import threading
@@ -28,8 +27,6 @@ def _load_model() -> None:
         # The first analysis will fail with the message; the worker itself keeps running.
         logger.exception("The worker could not load the emotion model")
         return
-    with contextlib.suppress(ImportError):
-        from analyzer import charts  # noqa: F401  (matplotlib takes a while to import too)
     logger.info(
         "Worker ready: model %s loaded in %.1f s", recognizer.name, time.perf_counter() - started
     )

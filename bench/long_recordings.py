@@ -10,7 +10,7 @@ own, as the queue worker does it: the bundled model is loaded and warmed up on t
 of speech (``ml.timeline.timeline``). Printed per recording: the median time of
 ``--runs`` runs (1 run for 60 minutes), split into decoding and windows, and how many
 times faster than real time that is. Then, once, the charts the worker draws after the
-result (``analyzer.charts.render_all``, matplotlib; ``--no-charts`` skips them), and the
+result (``ml.overview``: the data the page draws them from; ``--no-charts`` skips it), and the
 child's peak resident memory (its own ``ru_maxrss`` from ``os.wait4``), that is the
 worker's peak for that recording with TensorFlow and the model loaded.
 
@@ -107,16 +107,13 @@ def child(path: Path, runs: int, charts: bool) -> int:
         print(json.dumps(row), flush=True)
     print(json.dumps({"peak_analysis_mb": peak_rss_mb(os.getpid())}), flush=True)
     if charts:
-        from analyzer import charts as drawing
-        from ml.timeline import distribution
+        from ml.overview import overview
 
         t0 = time.perf_counter()
-        drawn = drawing.render_all(
-            signal, SAMPLE_RATE, probabilities=distribution(segments), segments=segments
-        )
+        data = overview(signal, SAMPLE_RATE).to_dict()
         row = {
             "charts": time.perf_counter() - t0,
-            "chart_kb": sum(len(svg) for svg in drawn.values()) / 1024,
+            "chart_kb": len(json.dumps(data)) / 1024,
         }
         print(json.dumps(row), flush=True)
     return 0
@@ -191,7 +188,7 @@ def _print_result(length: float, result: dict) -> None:
         f"{duration / seconds:.0f}x real time"
     )
     if "charts" in result:
-        print(f"  charts: {result['charts']:.2f} s ({result['chart_kb']:.0f} KB of SVG), once")
+        print(f"  charts: {result['charts']:.2f} s ({result['chart_kb']:.0f} KB of JSON), once")
     print(
         f"  peak memory of the process: {result['peak_analysis_mb']:.0f} MB analysing, "
         f"{result['peak_mb']:.0f} MB with the charts"
