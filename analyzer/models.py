@@ -318,7 +318,7 @@ class AnalysisOverview(models.Model):
     """What the result page draws the waveform and spectrogram from, stored by the worker.
 
     ``data`` is ``ml.overview.Overview.to_dict()``: the duration, ~1000 waveform min/max
-    pairs and a 64-band mel spectrogram of at most 400 frames (a few KB in all). The
+    pairs and a 64-band mel spectrogram of at most 400 frames (under 50 KB). The
     timeline and the bars are drawn from the segments and the result fields. Analyses made
     before it have none (and may have the SVG of an :class:`AnalysisChart` instead).
     """

@@ -38,7 +38,7 @@ class OverviewTests(unittest.TestCase):
                 self.assertGreater(levels.shape[1], 0)
                 self.assertLessEqual(levels.shape[1], SPEC_FRAMES)
                 # JSON all the way: what the worker stores and the page reads.
-                self.assertLess(len(json.dumps(data)), 60_000)
+                self.assertLess(len(json.dumps(data)), 50_000)
 
     def test_it_gives_min_and_max_pairs_scaled_to_the_loudest_sample(self) -> None:
         signal = np.concatenate([_tone(200, 1.0, 0.8), np.zeros(SR, np.float32)])
