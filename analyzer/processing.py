@@ -24,13 +24,11 @@ from django.utils import timezone
 
 from analyzer.models import Analysis, AnalysisChart, AnalysisOverview, Segment
 from analyzer.uploads import (
-    CHUNK_BYTES,
     MISSING_FILE_ERROR,
     AnalysisInputError,
     decode_upload,
-    temporary_copy,
 )
-from ml.audio import SAMPLE_RATE
+from ml.audio import SAMPLE_RATE, SPEECH_CHECK_SECONDS, readable_path
 from ml.card import card_from_meta
 from ml.errors import MLError
 from ml.overview import overview
@@ -95,17 +93,24 @@ def analysis_process(
     except OSError:
         logger.warning("Stored file of analysis %s is missing", analysis.pk)
         return analysis_mark_failed(analysis=analysis, message=MISSING_FILE_ERROR)
-    with (
-        stored,
-        temporary_copy(
-            stored.chunks(CHUNK_BYTES), suffix=f".{analysis.format}", max_bytes=None
-        ) as copy,
-    ):
+    # Read through the storage (never a local path), so that workers on other machines
+    # can share a remote storage; nothing is written on the way.
+    with stored, readable_path(stored) as path:
         try:
-            # The recording was accepted once; a limit lowered since must not lock it out.
-            decoded = decode_upload(copy.path, max_duration=None)
+            decoded = decode_upload(
+                path,
+                # The recording was accepted once; a limit lowered since must not lock it
+                # out, but a header that said less than the file holds is no excuse.
+                max_duration=max(settings.SPEECHEMOTION_MAX_DURATION_SECONDS, analysis.duration),
+                # The web process checked the first minute of shorter recordings.
+                check_speech=lambda signal: len(signal) >= (SPEECH_CHECK_SECONDS - 1) * SAMPLE_RATE,
+            )
         except AnalysisInputError as err:
             return analysis_mark_failed(analysis=analysis, message=str(err))
+    if decoded.duration > analysis.duration + 1.0:
+        # Its container did not tell, and the web process decoded only the beginning.
+        analysis.duration = decoded.duration
+        Analysis.objects.filter(pk=analysis.pk).update(duration=analysis.duration)
     return analysis_run(analysis=analysis, signal=decoded.signal, should_stop=should_stop)
 
 

@@ -1,10 +1,10 @@
 """Intake and owner actions: every write to analyses from views, the API, admin and commands.
 
-The flow: :func:`analysis_create` checks the size, copies the upload to a temporary file
-while hashing it, decodes it and checks it for speech (bad input stops here and nothing
-is stored), then stores the file, a pending row and its job in the queue in one short
-step. A worker (``analyzer.tasks.analyze``) then runs ``analyzer.processing``. Calls run
-one way: views -> services -> tasks -> processing -> ml; retention (purge, orphans) is in
+The flow: :func:`analysis_create` checks the size, hashes the upload, probes it and
+decodes its first minute to check it for speech (bad input stops here and nothing is
+stored), then stores the file, a pending row and its job in the queue in one short step.
+A worker (``analyzer.tasks.analyze``) then runs ``analyzer.processing``. Calls run one
+way: views -> services -> tasks -> processing -> ml; retention (purge, orphans) is in
 ``analyzer.retention``.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from contextlib import suppress
-from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -26,13 +25,12 @@ from analyzer import selectors, tasks
 from analyzer.models import Analysis
 from analyzer.processing import analysis_mark_failed
 from analyzer.uploads import (
-    CHUNK_BYTES,
     MISSING_FILE_ERROR,
     AnalysisInputError,
     AnalysisStorageError,
     check_size,
-    decode_upload,
-    temporary_copy,
+    check_upload,
+    upload_source,
 )
 from ml.audio import AudioInfo
 from ml.formats import stored_format
@@ -82,11 +80,6 @@ def _display_name(name: str | None) -> str:
     return name if name.strip(". ") else "recording"
 
 
-def _safe_suffix(name: str) -> str:
-    suffix = PurePath(name).suffix.lower()
-    return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
-
-
 def _new_stored_name(analysis: Analysis) -> str:
     """A random name under uploads/ that is not taken (see ``analysis_upload_to``)."""
     field = Analysis._meta.get_field("file")
@@ -97,8 +90,9 @@ def _new_stored_name(analysis: Analysis) -> str:
             return name
 
 
-def _store(analysis: Analysis, *, path: Path) -> None:
-    """Store the file, then insert the row and its job.
+def _store(analysis: Analysis, *, content: File) -> None:
+    """Store ``content`` (its one write, or a move of Django's temporary upload), then
+    insert the row and its job.
 
     Neither a failed write (disk full: FileSystemStorage leaves the part it wrote) nor a
     failed insert (database gone) leaves a file behind.
@@ -106,8 +100,8 @@ def _store(analysis: Analysis, *, path: Path) -> None:
     storage = analysis.file.storage
     name = _new_stored_name(analysis)
     try:
-        with path.open("rb") as content:
-            stored = storage.save(name, File(content), max_length=_FILE_MAX_LENGTH)
+        content.seek(0)
+        stored = storage.save(name, content, max_length=_FILE_MAX_LENGTH)
     except BaseException as err:
         # The name was free before the write, so whatever is there now is this upload's.
         with suppress(OSError):
@@ -165,8 +159,11 @@ def analysis_create(
 ) -> Analysis:
     """Check and store an uploaded recording and queue its analysis.
 
-    Raises :class:`AnalysisInputError` (nothing stored) when the upload is empty, too
-    large, not decodable, too short or too long, or holds no speech, and
+    The checks that answer at once run here (see ``uploads.check_upload``: type, size,
+    declared duration, the first minute decoded and checked for speech); the bytes are
+    written once, to the storage. Raises :class:`AnalysisInputError` (nothing stored) when
+    the upload is empty, too large, not decodable, too short or too long, or holds no
+    speech, and
     :class:`AnalysisStorageError` (nothing stored) when the disk is full. Database errors
     propagate, and nothing is stored then either. Returns the pending analysis; a worker
     analyses it (see :func:`analysis_process`).
@@ -177,17 +174,14 @@ def analysis_create(
     """
     check_size(upload.size or 0)
     original_name = _display_name(upload.name)
-    with temporary_copy(
-        upload.chunks(CHUNK_BYTES),
-        suffix=_safe_suffix(original_name),
-        max_bytes=settings.SPEECHEMOTION_MAX_UPLOAD_BYTES,
-    ) as copy:
+    with upload_source(upload, max_bytes=settings.SPEECHEMOTION_MAX_UPLOAD_BYTES) as copy:
         check_size(copy.size)
         if reuse_existing:
             _raise_if_duplicate(copy.sha256, owner=owner, session_key=session_key)
-        decoded = decode_upload(copy.path, max_duration=settings.SPEECHEMOTION_MAX_DURATION_SECONDS)
-        info = decoded.info
-        del decoded  # The worker decodes the stored file again; do not hold the signal.
+        # Only the first minute is decoded here; the worker decodes the whole once.
+        checked = check_upload(copy.path, max_duration=settings.SPEECHEMOTION_MAX_DURATION_SECONDS)
+        info = checked.info
+        del checked
         stored = stored_format(info.format, has_video=info.has_video, name=original_name)
         analysis = Analysis(
             original_name=original_name,
@@ -202,7 +196,7 @@ def analysis_create(
             owner=owner if owner is not None and owner.is_authenticated else None,
             session_key="" if owner is not None and owner.is_authenticated else session_key,
         )
-        _store(analysis, path=copy.path)
+        _store(analysis, content=upload)
     logger.info(
         "Stored and queued analysis %s (%s, %.1f s, sha256 %s)",
         analysis.pk,
@@ -237,11 +231,8 @@ def analysis_copy(*, analysis: Analysis) -> Analysis:
         source = analysis.file.storage.open(analysis.file.name, "rb")
     except FileNotFoundError as err:
         raise AnalysisInputError(MISSING_FILE_ERROR, code="missing") from err
-    with (
-        source,
-        temporary_copy(source.chunks(CHUNK_BYTES), suffix="", max_bytes=None) as temporary,
-    ):
-        _store(copy, path=temporary.path)
+    with source:
+        _store(copy, content=source)
     logger.info("Analysis %s is a new analysis of the recording of %s", copy.pk, analysis.pk)
     return copy
 

@@ -7,9 +7,11 @@
   temporary file is removed, the rest of the body is read and dropped) and the request is
   marked, so the form can say why the file is missing.
 - The errors an upload can end in (:class:`AnalysisInputError`: the user's file;
-  :class:`AnalysisStorageError`: our side), the size check, the hashed temporary copy and
-  the checked decode, shared by ``analyzer.services`` (intake) and ``analyzer.processing``
-  (the worker).
+  :class:`AnalysisStorageError`: our side), the size check, the hashing, and the two
+  looks at the sound: the web process's quick checks (:func:`check_upload`, a bounded
+  decoding) and the worker's one full decoding (:func:`decode_upload`). Neither writes
+  the bytes anywhere: an upload is written once by Django (when large) and once to the
+  storage.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import os
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -30,8 +31,19 @@ from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
-from ml.audio import DecodedAudio, ensure_speech, load_audio
+from ml.audio import (
+    DecodedAudio,
+    check_audio,
+    ensure_speech,
+    load_audio,
+    readable_path,
+    regular_file_descriptor,
+    stream_chunks,
+)
 from ml.errors import MLError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -115,54 +127,89 @@ def check_size(size: int) -> None:
 
 
 @dataclass(frozen=True)
-class TemporaryCopy:
+class UploadSource:
+    """An upload ready to check: ``path`` for the decoder (valid inside the ``with``
+    block only, not a stored file's), its ``sha256`` and its ``size`` in bytes."""
+
     path: Path
     sha256: str
     size: int
 
 
 @contextmanager
-def temporary_copy(
-    chunks: Iterable[bytes], *, suffix: str, max_bytes: int | None
-) -> Iterator[TemporaryCopy]:
-    """Copy ``chunks`` to a temporary file, hashing and counting on the way."""
+def upload_source(file: BinaryIO, *, max_bytes: int | None) -> Iterator[UploadSource]:
+    """Hash and count ``file`` and give the decoder a path to it, writing it nowhere.
+
+    A file on disk already (Django's temporary upload, a file the ``analyze`` command
+    opened) is read where it is; one held in memory goes into an anonymous in-memory file
+    (see ``ml.audio.readable_path``). Past ``max_bytes`` it stops with the size error:
+    the declared size of an upload is a claim.
+    """
     digest = hashlib.sha256()
     size = 0
-    try:
-        fd, name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=suffix)
-    except OSError as err:
-        raise AnalysisStorageError.from_os_error(err) from err
-    path = Path(name)
-    try:
+
+    def counted(chunks: Iterable[bytes]) -> Iterator[bytes]:
+        nonlocal size
+        for chunk in chunks:
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                check_size(size)
+            digest.update(chunk)
+            yield chunk
+
+    on_disk = regular_file_descriptor(file) is not None
+    with ExitStack() as stack:
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    # Checked while copying too: the declared size of an upload is a claim.
-                    if max_bytes is not None and size > max_bytes:
-                        check_size(size)
-                    digest.update(chunk)
-                    out.write(chunk)
+            path = stack.enter_context(
+                readable_path(
+                    file, chunks=None if on_disk else counted(stream_chunks(file, CHUNK_BYTES))
+                )
+            )
+            if on_disk:
+                for _ in counted(stream_chunks(file, CHUNK_BYTES)):
+                    pass
+            file.seek(0)
         except OSError as err:
             raise AnalysisStorageError.from_os_error(err) from err
-        yield TemporaryCopy(path=path, sha256=digest.hexdigest(), size=size)
-    finally:
-        path.unlink(missing_ok=True)
+        yield UploadSource(path=path, sha256=digest.hexdigest(), size=size)
 
 
-def decode_upload(path: Path, *, max_duration: float | None) -> DecodedAudio:
-    """Decode and check for speech; a failure is an AnalysisInputError (a full disk is not)."""
+def _as_input_error(path: Path, err: Exception) -> Exception:
+    """What a failure to decode becomes: the user's file (400), or our disk (507)."""
+    if isinstance(err, MLError):
+        return AnalysisInputError(str(err), code=type(err).__name__)
+    if isinstance(err, OSError) and err.errno in _DISK_FULL_ERRNOS:
+        # The decoder's scratch files did not fit: not the input's fault.
+        return AnalysisStorageError.from_os_error(err)
+    # A decoder bug on strange input is still the input's problem for the user (400,
+    # not 500); the traceback goes to the log for us.
+    logger.error("Unexpected error while decoding %s", path, exc_info=err)
+    return AnalysisInputError(UNREADABLE_INPUT_ERROR, code="unreadable")
+
+
+def check_upload(path: Path, *, max_duration: float | None) -> DecodedAudio:
+    """The web process's quick checks (``ml.audio.check_audio``): type, declared duration,
+    and the first minute decoded and checked for speech. Failures are
+    :class:`AnalysisInputError` (a full disk: :class:`AnalysisStorageError`)."""
+    try:
+        return check_audio(path, max_duration=max_duration)
+    except Exception as err:
+        raise _as_input_error(path, err) from err
+
+
+def decode_upload(
+    path: Path,
+    *,
+    max_duration: float | None,
+    check_speech: Callable[[np.ndarray], bool] | bool = True,
+) -> DecodedAudio:
+    """Decode all of ``path`` (the worker's one decoding) and check it for speech when
+    ``check_speech`` (or ``check_speech(signal)``) is true; failures as in
+    :func:`check_upload`."""
     try:
         decoded = load_audio(path, max_duration=max_duration)
-        ensure_speech(decoded.signal)
-    except MLError as err:
-        raise AnalysisInputError(str(err), code=type(err).__name__) from err
+        if check_speech is True or (callable(check_speech) and check_speech(decoded.signal)):
+            ensure_speech(decoded.signal)
     except Exception as err:
-        if isinstance(err, OSError) and err.errno in _DISK_FULL_ERRNOS:
-            # The decoder's scratch files did not fit: not the input's fault.
-            raise AnalysisStorageError.from_os_error(err) from err
-        # A decoder bug on strange input is still the input's problem for the user (400,
-        # not 500); the traceback goes to the log for us.
-        logger.exception("Unexpected error while decoding %s", path)
-        raise AnalysisInputError(UNREADABLE_INPUT_ERROR, code="unreadable") from err
+        raise _as_input_error(path, err) from err
     return decoded

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -92,10 +96,14 @@ class AudioInfo:
 
 @dataclass(frozen=True)
 class DecodedAudio:
-    """signal : np.ndarray [shape=(n,)] mono float32 at sr=16000; info : the original's."""
+    """signal : np.ndarray [shape=(n,)] mono float32 at sr=16000; info : the original's.
+
+    ``complete`` is False when only the first seconds were decoded (``head``).
+    """
 
     signal: np.ndarray
     info: AudioInfo
+    complete: bool = True
 
     @property
     def duration(self) -> float:
@@ -256,17 +264,25 @@ def _check_samples(samples: np.ndarray) -> np.ndarray:
 
 
 def _read_soundfile(
-    path: Path, info: AudioInfo, max_duration: float | None, deadline: Deadline | None = None
-) -> np.ndarray:
-    """Decode, downmix and resample block by block -> [shape=(n,)] float32 at 16 kHz.
+    path: Path,
+    info: AudioInfo,
+    max_duration: float | None,
+    deadline: Deadline | None = None,
+    head: float | None = None,
+) -> tuple[np.ndarray, bool]:
+    """Decode, downmix and resample block by block -> ([shape=(n,)] float32 at 16 kHz,
+    whether the whole file was decoded).
 
     Only the output grows: at most ``max_duration`` + 1 s of it (then one more block)
-    before the decoding stops, whatever the header says about the number of frames.
+    before the decoding stops, whatever the header says about the number of frames; with
+    ``head``, the decoding stops once that many seconds are there (the rest is not read).
     """
     limit = None if max_duration is None else int((max_duration + 1) * SAMPLE_RATE)
+    head_limit = None if head is None else int(head * SAMPLE_RATE)
     parts: list[np.ndarray] = []
     total = 0
     stopped = False  # at the limit, before the end
+    cut = False  # at ``head``, before the end
     failure = None
     try:
         with sf.SoundFile(str(path)) as fh:
@@ -300,9 +316,12 @@ def _read_soundfile(
                 if limit is not None and total > limit:
                     stopped = True
                     break
+                if head_limit is not None and total >= head_limit:
+                    cut = True
+                    break
                 if deadline is not None:
                     deadline.check()
-            if resampler is not None and not stopped:
+            if resampler is not None and not (stopped or cut):
                 parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
     except (RuntimeError, ValueError, TypeError, OverflowError) as err:
         failure = err
@@ -313,8 +332,12 @@ def _read_soundfile(
             "the file may be corrupt or truncated."
         ) from failure
     signal = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    if cut:
+        signal = signal[:head_limit]
+        _check_duration(len(signal) / SAMPLE_RATE, max_duration)  # head may pass the limit
+        return signal, False
     _check_duration(math.inf if stopped else len(signal) / SAMPLE_RATE, max_duration)
-    return signal
+    return signal, True
 
 
 def _tell(fh: sf.SoundFile) -> int:
@@ -324,18 +347,23 @@ def _tell(fh: sf.SoundFile) -> int:
         return -1
 
 
-def _ffmpeg_decode(path: Path, max_duration: float | None, deadline: Deadline) -> np.ndarray:
+def _ffmpeg_decode(
+    path: Path, max_duration: float | None, deadline: Deadline, head: float | None = None
+) -> np.ndarray:
     """The first sound track, downmixed and resampled by ffmpeg -> [shape=(n,)] float32.
 
-    ffmpeg stops a second past ``max_duration`` (``-t``); the output is read with a cap
-    a second beyond that, in case it does not.
+    ffmpeg stops a second past ``max_duration`` (``-t``), or at ``head`` seconds when that
+    comes first; the output is read with a cap a second beyond that, in case it does not.
     """
     args = ["-v", "error", "-i", ffmpeg.local_file(path)]
     args += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE)]
     cap = None
-    if max_duration is not None:
-        args += ["-t", f"{max_duration + 1:.3f}"]  # the output, hence the memory, is capped
-        cap = (int((max_duration + 1) * SAMPLE_RATE) + SAMPLE_RATE) * 4
+    seconds = None if max_duration is None else max_duration + 1
+    if head is not None:
+        seconds = head if seconds is None else min(seconds, head)
+    if seconds is not None:
+        args += ["-t", f"{seconds:.3f}"]  # the output, hence the memory, is capped
+        cap = (int(seconds * SAMPLE_RATE) + SAMPLE_RATE) * 4
     done = ffmpeg.run([*args, "-f", "f32le", "pipe:1"], deadline=deadline, read="stdout", cap=cap)
     data = done.output
     if done.returncode != 0 and not done.capped and len(data) < MIN_DURATION * SAMPLE_RATE * 4:
@@ -349,6 +377,7 @@ def load_audio(
     *,
     max_duration: float | None = None,
     timeout: float | None = None,
+    head: float | None = None,
 ) -> DecodedAudio:
     """Decode ``path`` to mono float32 at 16 kHz.
 
@@ -359,6 +388,9 @@ def load_audio(
     is stopped after ``timeout`` seconds of wall-clock time (``None``: the configured
     default, see :func:`configure`). Absurd headers (no sample rate, 65535 channels) and
     samples that are not sound (NaN, infinities) are refused as damaged files.
+
+    With ``head`` (seconds), only the beginning is decoded, at most that much: a bounded
+    look at a recording (see :func:`check_audio`); ``complete`` says whether that was all.
 
     Raises only :class:`~ml.errors.MLError`: ``AudioDecodeError`` (and its subclasses
     ``UnsupportedFormatError``, ``NoAudioTrackError``, ``DecodeTimeoutError``,
@@ -372,16 +404,22 @@ def load_audio(
         claimed = max(claimed, _wav_claimed_duration(path, info))
     _check_duration(claimed, max_duration)
     if not info.format.via_ffmpeg and info.duration > 0:
-        signal = _read_soundfile(path, info, max_duration, deadline)
+        signal, complete = _read_soundfile(path, info, max_duration, deadline, head)
     else:
         # The sound of MP4 and Matroska, videos included, and the files whose length
         # libsndfile cannot tell (a FLAC written to a pipe, an Ogg missing its last
         # page): ffmpeg reads on to the end, or a second past the limit.
-        signal = _ffmpeg_decode(path, max_duration, deadline)
+        signal = _ffmpeg_decode(path, max_duration, deadline, head)
         decoded = len(signal) / SAMPLE_RATE
-        if max_duration is not None and decoded >= max_duration + 0.99:
-            decoded = math.inf  # ffmpeg was stopped at the limit (-t): longer than that
-        _check_duration(decoded, max_duration)
+        # Stopped at ``head`` (-t): what follows was not looked at.
+        complete = head is None or decoded < head - 0.01
+        if not complete and (max_duration is None or head <= max_duration):
+            signal = signal[: int(head * SAMPLE_RATE)]
+        else:
+            complete = True
+            if max_duration is not None and decoded >= max_duration + 0.99:
+                decoded = math.inf  # ffmpeg was stopped at the limit (-t): longer than that
+            _check_duration(decoded, max_duration)
     duration = len(signal) / SAMPLE_RATE
     if duration < MIN_DURATION:
         raise AudioTooShortError(
@@ -389,8 +427,9 @@ def load_audio(
             "audio is needed."
         )
     if info.duration <= 0 or math.isinf(info.duration):
+        # Not declared: what was decoded (only a lower bound when not ``complete``).
         info = AudioInfo(info.format, duration, info.sample_rate, info.channels, info.has_video)
-    return DecodedAudio(signal=signal, info=info)
+    return DecodedAudio(signal=signal, info=info, complete=complete)
 
 
 def ensure_speech(signal: np.ndarray) -> None:
@@ -406,3 +445,82 @@ def ensure_speech(signal: np.ndarray) -> None:
             "No speech detected: the recording seems to hold silence, noise, music or a "
             "tone. Please upload a recording of someone speaking."
         )
+
+
+SPEECH_CHECK_SECONDS = 60.0
+"""How much of a recording :func:`check_audio` decodes: the first minute, which
+:func:`ml.speech.has_speech` looks at first and which decides for nearly every recording."""
+
+
+def check_audio(
+    path: str | os.PathLike[str],
+    *,
+    max_duration: float | None = None,
+    timeout: float | None = None,
+    head: float = SPEECH_CHECK_SECONDS,
+) -> DecodedAudio:
+    """The quick checks of a new upload, without decoding all of it.
+
+    The container is sniffed and probed (its declared duration checked against
+    ``max_duration`` as :func:`load_audio` does), then only the first ``head`` seconds
+    are decoded (a damaged or too short file fails here) and, when that was all of it,
+    checked for speech. A longer recording is checked for speech by the full decoding
+    (the worker's), as :func:`ml.speech.has_speech` may need more than its beginning.
+    Raises what :func:`load_audio` and :func:`ensure_speech` raise. Returns the decoded
+    beginning.
+    """
+    decoded = load_audio(path, max_duration=max_duration, timeout=timeout, head=head)
+    if decoded.complete:
+        ensure_speech(decoded.signal)
+    # else a longer recording: the worker checks all of it for speech as it decodes it.
+    return decoded
+
+
+def descriptor_path(fd: int) -> Path:
+    """A path naming the open file descriptor ``fd`` (Linux ``/proc``), for decoders that
+    take a path: this process opens it as a file, and so does ffmpeg, which
+    :func:`ml.ffmpeg.run` starts with the descriptor."""
+    return Path(f"/proc/self/fd/{int(fd)}")
+
+
+@contextmanager
+def readable_path(stream: BinaryIO, *, chunks: Iterable[bytes] | None = None) -> Iterator[Path]:
+    """A path to decode ``stream`` from, with nothing written to disk.
+
+    ``stream`` : a binary file object, e.g. Django's ``storage.open(name)``. A regular
+    file's own descriptor is used as it is; anything else (a stream from a remote storage,
+    an upload held in memory) is read, as ``chunks`` when given, into an anonymous file
+    in memory (``memfd``). The path lives as long as the ``with`` block.
+    """
+    fd = regular_file_descriptor(stream)
+    if fd is not None and chunks is None:
+        yield descriptor_path(fd)
+        return
+    memory = os.memfd_create("speechemotion-upload", os.MFD_CLOEXEC)
+    try:
+        with os.fdopen(memory, "wb", closefd=False) as out:
+            for chunk in stream_chunks(stream) if chunks is None else chunks:
+                out.write(chunk)
+        yield descriptor_path(memory)
+    finally:
+        os.close(memory)
+
+
+def stream_chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    """``stream`` from its start, ``size`` bytes at a time."""
+    with suppress(AttributeError, OSError, ValueError):
+        stream.seek(0)
+    while chunk := stream.read(size):
+        yield chunk
+
+
+def regular_file_descriptor(stream: BinaryIO) -> int | None:
+    """``stream``'s descriptor when it is a regular file, else None."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+    try:
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None

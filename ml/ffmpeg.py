@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -28,6 +29,7 @@ MAX_ALLOC = str(256 << 20)
 """Bytes ffmpeg may allocate at once (``-max_alloc``): a header announcing a gigantic
 table makes ffmpeg fail at once instead of taking gigabytes."""
 
+_DESCRIPTOR = re.compile(r"file:/proc/self/fd/(\d+)")
 _FIRST_READ = 1 << 16  # bytes of output read before the buffer grows (a report is smaller)
 
 _lock = threading.Lock()
@@ -127,6 +129,7 @@ def run(
             command,
             stdout=subprocess.PIPE if read == "stdout" else subprocess.DEVNULL,
             stderr=subprocess.PIPE if read == "stderr" else subprocess.DEVNULL,
+            pass_fds=_descriptors(args),
         )
     except OSError as err:
         raise DecoderUnavailableError(
@@ -176,11 +179,24 @@ def running() -> list[int]:
         return sorted(_running)
 
 
-def _popen(command: list[str], *, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+def _descriptors(args: Sequence[str]) -> tuple[int, ...]:
+    """The open descriptors that ``args`` name as files (``file:/proc/self/fd/N``, see
+    ``ml.audio.descriptor_path``): ffmpeg gets them under the same numbers."""
+    return tuple(sorted({int(m[1]) for arg in args if (m := _DESCRIPTOR.fullmatch(arg))}))
+
+
+def _popen(
+    command: list[str], *, stdout: int, stderr: int, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     # A process group of its own: a timeout kills ffmpeg and anything it started, and
     # nothing of another job's.
     return subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, process_group=0
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        process_group=0,
+        pass_fds=pass_fds,
     )
 
 

@@ -107,7 +107,7 @@ class BadInputTests(TempMediaMixin, TestCase):
 
     def test_it_turns_an_unexpected_decoder_error_into_a_form_error(self) -> None:
         with (
-            mock.patch.object(uploads, "load_audio", side_effect=RuntimeError("libsndfile")),
+            mock.patch.object(uploads, "check_audio", side_effect=RuntimeError("libsndfile")),
             self.assertLogs("analyzer.uploads", "ERROR"),
         ):
             response = self.post(speech_wav())

@@ -38,7 +38,7 @@ class DuplicateUploadTests(TempMediaMixin, TestCase):
     def test_it_shows_the_existing_result_instead_of_a_second_analysis(self) -> None:
         existing = make_analysis(owner=self.user, data=self.speech, original_name="first.wav")
 
-        with mock.patch.object(services, "decode_upload") as decode:
+        with mock.patch.object(services, "check_upload") as decode:
             response = self.client.post(
                 UPLOAD, {"file": upload(self.speech, "again.wav")}, follow=True
             )

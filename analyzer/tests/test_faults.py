@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -204,22 +203,16 @@ class DiskFullTests(NothingKeptMixin, TestCase):
         self.assertTemplateUsed(response, "analyzer/upload.html")
         self.assertUploadWorks()
 
-    def test_it_says_so_when_the_temporary_copy_does_not_fit(self) -> None:
-        mkstemp = tempfile.mkstemp
-
-        def full_disk(*args: object, **kwargs: object) -> tuple[int, str]:
-            fd, name = mkstemp(*args, **kwargs)
-            os.close(fd)
-            return os.open("/dev/full", os.O_WRONLY), name  # Every write: ENOSPC.
-
+    def test_it_answers_503_when_the_upload_cannot_be_held_in_memory(self) -> None:
         with (
-            mock.patch.object(uploads.tempfile, "mkstemp", full_disk),
+            mock.patch("ml.audio.os.memfd_create", side_effect=OSError(errno.ENOMEM, "No memory")),
             self.assertLogs("analyzer.uploads", "ERROR"),
         ):
             response = self.client.post(reverse("analyzer:upload"), {"file": upload(self.speech)})
 
-        self.assertDiskFull(response)
-        self.assertContains(response, uploads.DISK_FULL_ERROR, status_code=507)
+        self.assertContains(response, uploads.STORAGE_ERROR, status_code=503)
+        self.assertNothingKept()
+        self.assertUploadWorks()
 
     @override_settings(FILE_UPLOAD_MAX_MEMORY_SIZE=0)  # Django writes the upload to disk.
     def test_it_answers_507_when_django_cannot_buffer_the_upload(self) -> None:
@@ -274,7 +267,7 @@ class KilledWhileStoringTests(NothingKeptMixin, TestCase):
 
         self.assertEqual(result.returncode, -signal.SIGKILL, result.stderr)
         [orphan] = self.stored_files()
-        [copy] = self.temporary_files()
+        self.assertEqual(self.temporary_files(), [])  # The upload is checked in memory.
         self.assertEqual(Analysis.objects.count(), 0)
 
         # Younger than an hour it may be an upload still being stored: it stays.
@@ -283,5 +276,5 @@ class KilledWhileStoringTests(NothingKeptMixin, TestCase):
         self.assertTrue(orphan.exists())
         sweep = retention.analysis_purge_orphans(older_than=timedelta(0))
         self.assertEqual(sweep.files, [str(orphan.relative_to(self.media_root))])
-        self.assertEqual(sweep.temporary, [str(copy)])
+        self.assertEqual(sweep.temporary, [])
         self.assertNothingKept()

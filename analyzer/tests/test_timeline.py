@@ -23,6 +23,7 @@ from analyzer.tests.factories import (
     speech_wav,
     upload,
 )
+from ml.audio import SPEECH_CHECK_SECONDS
 from ml.labels import EMOTION_NAMES, Emotion
 from ml.recognizer import Prediction
 
@@ -201,8 +202,20 @@ class TimelineTests(TempMediaMixin, TestCase):
         self.assertEqual(analysis.segments.count(), 0)
 
     def test_it_fails_a_stored_recording_of_silence(self) -> None:
-        # The upload refuses silence; a file stored some other way is checked again.
+        # The upload refuses silence; a file stored some other way finds no speech region.
         analysis = make_analysis(data=silence_wav(3.0), emotion=None)
+
+        with mock.patch.object(processing, "get_recognizer", return_value=fake_recognizer()):
+            processing.analysis_process(analysis_id=str(analysis.pk))
+
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertTrue(analysis.error_message.startswith("No speech detected"))
+        self.assertEqual(analysis.segments.count(), 0)
+
+    def test_it_checks_the_rest_of_a_long_recording_for_speech(self) -> None:
+        # The upload looked at the first minute only: the worker checks all of it.
+        analysis = make_analysis(data=silence_wav(SPEECH_CHECK_SECONDS + 5), emotion=None)
 
         with mock.patch.object(processing, "get_recognizer") as get_recognizer:
             processing.analysis_process(analysis_id=str(analysis.pk))
@@ -210,7 +223,7 @@ class TimelineTests(TempMediaMixin, TestCase):
         get_recognizer.assert_not_called()
         analysis.refresh_from_db()
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
-        self.assertTrue(analysis.error_message.startswith("No speech detected"))
+        self.assertTrue(analysis.error_message.startswith("No speech detected: the recording"))
 
     def test_it_replaces_the_segments_of_an_earlier_run(self) -> None:
         analysis = _queue(long_speech_wav())

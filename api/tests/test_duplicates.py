@@ -37,7 +37,7 @@ class DuplicateUploadTests(TempMediaMixin, TestCase):
             owner=self.user, data=self.speech, original_name="first.wav", emotion=Emotion.SAD
         )
 
-        with mock.patch.object(services, "decode_upload") as decode:
+        with mock.patch.object(services, "check_upload") as decode:
             response = self.api.post(ANALYSES, {"file": upload(self.speech, "second.wav")})
 
         self.assertEqual(response.status_code, 200)
