@@ -77,6 +77,7 @@ def analysis_process(
     end in status ``failed`` with a message; database errors propagate (the job is retried),
     and so does :class:`AnalysisInterrupted` when ``should_stop()`` turns true.
     """
+    started = time.perf_counter()
     analysis = Analysis.objects.filter(pk=analysis_id).first()
     if analysis is None:
         logger.info("Analysis %s was deleted before it ran", analysis_id)
@@ -111,7 +112,9 @@ def analysis_process(
         # Its container did not tell, and the web process decoded only the beginning.
         analysis.duration = decoded.duration
         Analysis.objects.filter(pk=analysis.pk).update(duration=analysis.duration)
-    return analysis_run(analysis=analysis, signal=decoded.signal, should_stop=should_stop)
+    return analysis_run(
+        analysis=analysis, signal=decoded.signal, should_stop=should_stop, started=started
+    )
 
 
 class _Progress:
@@ -237,12 +240,15 @@ def analysis_run(
     analysis: Analysis,
     signal: np.ndarray,
     should_stop: Callable[[], bool] | None = None,
+    started: float | None = None,
 ) -> Analysis:
     """Classify every window of speech in ``signal`` and save segments and result on ``analysis``.
 
     ``signal`` : np.ndarray [shape=(n,)] mono float32 at sr=16000, as from ``load_audio``.
     Must not be called inside a transaction: inference takes a while. Progress is written
-    as it goes (``segments_done`` of ``segments_total``).
+    as it goes (``segments_done`` of ``segments_total``). ``processing_ms`` is the time from
+    ``started`` (a ``time.perf_counter()``; by default the model's start) to the result:
+    the queue's expected wait is estimated from it.
     """
     try:
         recognizer = get_recognizer(settings.SPEECHEMOTION_MODEL)
@@ -253,7 +259,7 @@ def analysis_run(
         card = card_from_meta(recognizer.meta)
         analysis.clarity = clarity.to_dict()
         analysis.model_card = card.to_dict() if card else {}
-        started = time.perf_counter()
+        started = time.perf_counter() if started is None else started
         windows = timeline(recognizer, signal, progress=_Progress(analysis, should_stop))
         elapsed_ms = (time.perf_counter() - started) * 1000
     except (AnalysisInterrupted, DatabaseError):

@@ -11,8 +11,11 @@ way: views -> services -> tasks -> processing -> ml; retention (purge, orphans) 
 from __future__ import annotations
 
 import logging
+import math
+import statistics
 from collections.abc import Iterable
 from contextlib import suppress
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -41,9 +44,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MISSING_FILE_ERROR",
+    "AnalysisBusyError",
     "AnalysisDuplicateError",
     "AnalysisInputError",
     "AnalysisStorageError",
+    "analysis_check_capacity",
     "analysis_claim",
     "analysis_copy",
     "analysis_create",
@@ -142,6 +147,97 @@ def _queue(analysis: Analysis) -> None:
     )
 
 
+class AnalysisBusyError(Exception):
+    """Too much is waiting to be analysed: the upload is refused before anything is stored.
+
+    ``queue_full``: the whole queue would keep it waiting too long (HTTP 503), else its
+    owner has too many analyses waiting (HTTP 429). ``retry_after``: seconds to wait.
+    """
+
+    def __init__(self, message: str, *, retry_after: int, queue_full: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.queue_full = queue_full
+
+    @property
+    def status_code(self) -> int:
+        return 503 if self.queue_full else 429
+
+
+# Until enough analyses have finished to measure them: a short clip's time, generously.
+DEFAULT_ANALYSIS_SECONDS = 2.0
+# How many recent analyses the median worker time is taken over.
+_RECENT_ANALYSES = 50
+
+
+def _median_analysis_seconds() -> float:
+    """The median worker time (``processing_ms``) of the recent finished analyses."""
+    recent = list(
+        Analysis.objects.filter(status=Analysis.Status.DONE, processing_ms__isnull=False)
+        .order_by("-created_at")
+        .values_list("processing_ms", flat=True)[:_RECENT_ANALYSES]
+    )
+    return statistics.median(recent) / 1000 if recent else DEFAULT_ANALYSIS_SECONDS
+
+
+def _live_workers() -> int:
+    from procrastinate.contrib.django.models import ProcrastinateWorker
+
+    recent = timezone.now() - timedelta(seconds=settings.SPEECHEMOTION_STALLED_WORKER_SECONDS)
+    return ProcrastinateWorker.objects.filter(last_heartbeat__gte=recent).count()
+
+
+def analysis_check_capacity(*, owner: AbstractBaseUser | None, session_key: str) -> None:
+    """Raise :class:`AnalysisBusyError` when one more analysis should not be queued now.
+
+    Two limits: the analyses the owner (user, or anonymous browser session) has waiting or
+    running (``SPEECHEMOTION_MAX_PENDING_PER_OWNER``), and the expected wait of the whole
+    queue (``SPEECHEMOTION_MAX_QUEUE_WAIT`` seconds): the analyses waiting or running times
+    the median worker time of the recent ones, shared among the live workers. 0 turns a
+    limit off. A few concurrent uploads may pass a limit together: it bounds, not counts.
+    """
+    active = Analysis.objects.filter(status__in=Analysis.ACTIVE_STATUSES)
+    per_owner = settings.SPEECHEMOTION_MAX_PENDING_PER_OWNER
+    max_wait = settings.SPEECHEMOTION_MAX_QUEUE_WAIT
+    if not (per_owner or max_wait):
+        return
+    median = _median_analysis_seconds()
+    if per_owner:
+        if owner is not None and owner.is_authenticated:
+            waiting = active.filter(owner=owner).count()
+        elif session_key:
+            waiting = active.filter(owner__isnull=True, session_key=session_key).count()
+        else:
+            waiting = 0
+        if waiting >= per_owner:
+            retry_after = max(1, math.ceil(median))
+            raise AnalysisBusyError(
+                f"You already have {waiting} recordings waiting to be analysed, the most at "
+                f"once. Please upload this one when one of them is done (in about "
+                f"{_seconds(retry_after)}); it was not stored.",
+                retry_after=retry_after,
+                queue_full=False,
+            )
+    if max_wait:
+        expected = active.count() * median / max(1, _live_workers())
+        if expected >= max_wait:
+            retry_after = max(1, math.ceil(expected - max_wait + median))
+            raise AnalysisBusyError(
+                "Many recordings are waiting to be analysed right now (about "
+                f"{_seconds(math.ceil(expected))} of work), so yours was not stored. Please try "
+                f"again in {_seconds(retry_after)}.",
+                retry_after=retry_after,
+                queue_full=True,
+            )
+
+
+def _seconds(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s" if seconds != 1 else "1 second"
+    return f"{math.ceil(seconds / 60)} min"
+
+
 class AnalysisDuplicateError(Exception):
     """The owner already has an analysis of this very file (same SHA-256): ``existing``."""
 
@@ -156,6 +252,7 @@ def analysis_create(
     owner: AbstractBaseUser | None,
     session_key: str,
     reuse_existing: bool = False,
+    limit: bool = True,
 ) -> Analysis:
     """Check and store an uploaded recording and queue its analysis.
 
@@ -170,7 +267,9 @@ def analysis_create(
 
     With ``reuse_existing``, a file the owner already has an analysis of (same SHA-256,
     see ``selectors.analysis_find_duplicate``) raises :class:`AnalysisDuplicateError`
-    before it is decoded, and nothing is stored.
+    before it is decoded, and nothing is stored. With ``limit`` (not for an operator's
+    ``analyze`` command), :class:`AnalysisBusyError` when too much is waiting (see
+    :func:`analysis_check_capacity`), before it is decoded, and nothing is stored.
     """
     check_size(upload.size or 0)
     original_name = _display_name(upload.name)
@@ -178,6 +277,9 @@ def analysis_create(
         check_size(copy.size)
         if reuse_existing:
             _raise_if_duplicate(copy.sha256, owner=owner, session_key=session_key)
+        if limit:
+            # After the duplicate check: the earlier result of this file costs nothing.
+            analysis_check_capacity(owner=owner, session_key=session_key)
         # Only the first minute is decoded here; the worker decodes the whole once.
         checked = check_upload(copy.path, max_duration=settings.SPEECHEMOTION_MAX_DURATION_SECONDS)
         info = checked.info
@@ -222,6 +324,7 @@ def analysis_copy(*, analysis: Analysis) -> Analysis:
     "analyse again" needs no new upload. Raises :class:`AnalysisInputError` when the
     stored recording is missing and :class:`AnalysisStorageError` when it cannot be copied.
     """
+    analysis_check_capacity(owner=analysis.owner, session_key=analysis.session_key)
     kept = ("original_name", "format", "content_type", "size", "sha256", "duration")
     kept += ("sample_rate", "channels", "owner", "session_key")
     copy = Analysis(

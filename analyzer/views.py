@@ -60,6 +60,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
     form = UploadForm(request.POST, request.FILES, cut_off=upload_was_cut_off(request))
     status = 400
+    retry_after = None
     if form.is_valid():
         owner = request.user if request.user.is_authenticated else None
         key = "" if owner else anonymous_owner_key(request)
@@ -76,10 +77,16 @@ def upload(request: HttpRequest) -> HttpResponse:
         except services.AnalysisStorageError as err:
             form.add_error("file", err.message)
             status = 507 if err.disk_full else 503
+        except services.AnalysisBusyError as err:
+            form.add_error("file", err.message)
+            status, retry_after = err.status_code, err.retry_after
         else:
             # The result page shows the progress and updates itself.
             return redirect(analysis)
-    return render(request, "analyzer/upload.html", _upload_context(form), status=status)
+    response = render(request, "analyzer/upload.html", _upload_context(form), status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @require_GET
@@ -144,7 +151,7 @@ def analyse_again(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     except services.AnalysisInputError as err:
         messages.error(request, str(err))
         return redirect(analysis)
-    except services.AnalysisStorageError as err:
+    except (services.AnalysisStorageError, services.AnalysisBusyError) as err:
         messages.error(request, err.message)
         return redirect(analysis)
     messages.success(request, f"“{again.original_name}” is being analysed again.")

@@ -123,7 +123,20 @@ class AnalysisListView(APIView):
             202: OpenApiResponse(AnalysisSerializer, description="Queued (or still running)."),
             **_ERRORS,
             413: OpenApiResponse(_FIELD_ERRORS, description="The file is too large."),
-            503: OpenApiResponse(ErrorSerializer, description="The recording could not be stored."),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "Too many requests, or too many of your analyses are waiting "
+                    "(SPEECHEMOTION_MAX_PENDING_PER_OWNER); nothing was stored. See Retry-After."
+                ),
+            ),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "The queue is full (SPEECHEMOTION_MAX_QUEUE_WAIT; see Retry-After) or the "
+                    "recording could not be stored; nothing was stored."
+                ),
+            ),
             507: OpenApiResponse(ErrorSerializer, description="No room to store the recording."),
         },
         summary="Upload a recording and queue its analysis",
@@ -153,6 +166,12 @@ class AnalysisListView(APIView):
         except services.AnalysisStorageError as err:
             status = http.HTTP_507_INSUFFICIENT_STORAGE if err.disk_full else 503
             return Response({"detail": err.message}, status=status)
+        except services.AnalysisBusyError as err:
+            return Response(
+                {"detail": err.message},
+                status=err.status_code,
+                headers={"Retry-After": str(err.retry_after)},
+            )
         analysis = _wait_for(analysis, seconds=wait.validated_data["wait"])
         context = {"request": request}
         if analysis.is_active:

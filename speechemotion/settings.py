@@ -421,6 +421,13 @@ SPEECHEMOTION_MODEL = None if _MODEL_DIR is None else str(_MODEL_DIR)
 # Wall-clock seconds one upload may take to decode (ffmpeg included); analyzer's AppConfig
 # passes it to ml.audio.configure.
 SPEECHEMOTION_DECODE_TIMEOUT = env_float("SPEECHEMOTION_DECODE_TIMEOUT", 120.0, minimum=1)
+# Back-pressure: beyond these an upload is refused at once (nothing stored) with 429 or
+# 503 and Retry-After. Analyses one owner (user or browser session) may have waiting or
+# running; 0: no limit.
+SPEECHEMOTION_MAX_PENDING_PER_OWNER = env_int("SPEECHEMOTION_MAX_PENDING_PER_OWNER", 10, minimum=0)
+# The longest expected wait (seconds) of the whole queue, estimated from the analyses
+# waiting and the median worker time of the recent ones; 0: no limit.
+SPEECHEMOTION_MAX_QUEUE_WAIT = env_float("SPEECHEMOTION_MAX_QUEUE_WAIT", 120.0, minimum=0)
 # `manage.py purge` deletes analyses (rows and recordings) older than this; 0 keeps them.
 SPEECHEMOTION_RETENTION_DAYS = env_int("RETENTION_DAYS", 30, minimum=0)
 SPEECHEMOTION_DATA_DIR = Path(

@@ -8,7 +8,7 @@ from pathlib import Path
 from unittest import mock
 
 from django.core.management import CommandError, call_command
-from django.test import TestCase, TransactionTestCase
+from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 
 from analyzer import processing
@@ -72,6 +72,18 @@ class AnalyzeCommandTests(TempMediaMixin, TestCase):
         history = self.client.get(reverse("analyzer:history"))
         self.assertContains(history, "first.wav")
         self.assertContains(history, "second.WAV")
+
+    @override_settings(SPEECHEMOTION_MAX_PENDING_PER_OWNER=1, SPEECHEMOTION_MAX_QUEUE_WAIT=1)
+    def test_it_queues_an_operators_batch_beyond_the_upload_limits(self) -> None:
+        make_user("ada")
+        root = _folder(self)
+
+        out, _ = self.call(
+            str(root / "calls" / "monday"), str(root / "calls" / "first.wav"), "--user=ada"
+        )
+
+        self.assertIn("Queued 2 recording(s) for ada.", out)
+        self.assertEqual(len(queued_jobs()), 2)
 
     def test_it_takes_single_files_and_reports_missing_paths(self) -> None:
         make_user("ada")

@@ -112,6 +112,20 @@ class SettingsTests(SimpleTestCase):
         result = _run_python("import django; django.setup()", MAX_DURATION_SECONDS="ten")
         self.assertIn("MAX_DURATION_SECONDS='ten' is not a whole number.", result.stderr)
 
+    def test_it_reads_the_back_pressure_limits(self) -> None:
+        code = (
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.SPEECHEMOTION_MAX_PENDING_PER_OWNER, s.SPEECHEMOTION_MAX_QUEUE_WAIT)"
+        )
+        result = _run_python(
+            code, SPEECHEMOTION_MAX_PENDING_PER_OWNER="4", SPEECHEMOTION_MAX_QUEUE_WAIT="45.5"
+        )
+        self.assertEqual(result.stdout.strip(), "4 45.5", result.stderr)
+        result = _run_python(code, SPEECHEMOTION_MAX_PENDING_PER_OWNER="-1")
+        self.assertIn("SPEECHEMOTION_MAX_PENDING_PER_OWNER=-1 is too small", result.stderr)
+        result = _run_python(code, SPEECHEMOTION_MAX_QUEUE_WAIT="soon")
+        self.assertIn("SPEECHEMOTION_MAX_QUEUE_WAIT='soon' is not a number.", result.stderr)
+
     def test_it_reads_the_account_and_e_mail_settings(self) -> None:
         code = (
             "import django; django.setup(); from django.conf import settings as s; "

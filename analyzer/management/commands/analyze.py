@@ -94,8 +94,12 @@ class Command(BaseCommand):
         for path in tqdm(files, desc="Queueing", unit="file", file=self.progress_stream):
             try:
                 with path.open("rb") as handle:
+                    # An operator's batch waits its turn instead of being refused.
                     analysis = services.analysis_create(
-                        upload=File(handle, name=path.name), owner=owner, session_key=""
+                        upload=File(handle, name=path.name),
+                        owner=owner,
+                        session_key="",
+                        limit=False,
                     )
             except services.AnalysisInputError as err:
                 rejected.append((path, str(err)))
