@@ -3,8 +3,10 @@
 Real recordings (WAV, MP3, MP4) cut short, with flipped bytes, with junk after a valid
 header, WAV headers that lie about their format, known signatures followed by noise,
 random bytes and empty files, each under a random name and content type. Every one must
-be either accepted (a row, its file and its job) or refused with a message on the form
-(400, and nothing left behind: no row, no file, no temporary copy). Never a 500.
+be either accepted (a row, its file and its job), recognised as a file this browser
+already uploaded (the earlier analysis of the same bytes, nothing new stored), or refused
+with a message on the form (400, and nothing left behind: no row, no file, no temporary
+copy). Never a 500.
 
 The decoder alone gets thousands of such inputs in ml/tests/test_fuzz_decoder.py and
 bench/fuzz_decoder.py; this checks what the user sees and what the service keeps.
@@ -12,6 +14,7 @@ bench/fuzz_decoder.py; this checks what the user sees and what the service keeps
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import struct
@@ -20,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.urls import reverse
 
 from analyzer.models import Analysis
@@ -197,6 +200,8 @@ class UploadFuzzTests(TempMediaMixin, TestCase):
             reverse("analyzer:upload"), {"file": upload(case.data, case.name, case.content_type)}
         )
         problems = []
+        if response.status_code == 302 and Analysis.objects.count() == rows:
+            return "duplicate", self.duplicate_problems(case, response["Location"], files)
         if response.status_code == 302:
             analysis = Analysis.objects.order_by("-created_at").first()
             if Analysis.objects.count() != rows + 1 or analysis is None:
@@ -226,17 +231,33 @@ class UploadFuzzTests(TempMediaMixin, TestCase):
             problems.append("a temporary copy was left behind")
         return message.split(";")[0].split(":")[0][:60], problems
 
+    def duplicate_problems(self, case: UploadCase, location: str, files: int) -> list[str]:
+        """The same bytes again: the redirect must lead to this browser's earlier analysis
+        of them, and nothing new may be kept."""
+        digest = hashlib.sha256(case.data).hexdigest()
+        earlier = Analysis.objects.filter(sha256=digest).exclude(status=Analysis.Status.FAILED)
+        problems = []
+        if location not in {analysis.get_absolute_url() for analysis in earlier}:
+            problems.append(f"accepted without a new row, sent to {location!r}")
+        if len(self.stored_files()) != files:
+            problems.append("a duplicate kept a file")
+        return problems
+
+    # The limits on waiting analyses are tested apart (test_back_pressure.py); here every
+    # accepted upload stays queued.
+    @override_settings(SPEECHEMOTION_MAX_PENDING_PER_OWNER=0, SPEECHEMOTION_MAX_QUEUE_WAIT=0)
     def test_it_accepts_or_clearly_refuses_every_mangled_upload(self) -> None:
         outcomes: Counter[str] = Counter()
         broken: list[str] = []
         for case in fuzz_cases(self.seeds, count=FUZZ_COUNT, seed=FUZZ_SEED):
             outcome, problems = self.check(case)
-            outcomes["accepted" if outcome == "accepted" else "refused"] += 1
+            outcomes[outcome if outcome in ("accepted", "duplicate") else "refused"] += 1
             broken += [f"{case.label}: {problem}" for problem in problems]
 
         self.assertEqual(broken, [], f"outcomes: {dict(outcomes)}")
         # Both kinds occur, or the corpus would not be testing much.
         self.assertGreater(outcomes["accepted"], 5, outcomes)
+        self.assertGreater(outcomes["duplicate"], 0, outcomes)  # the seeded corpus repeats files
         self.assertGreater(outcomes["refused"], FUZZ_COUNT // 2, outcomes)
         self.assertEqual(Analysis.objects.count(), outcomes["accepted"])
         self.assertEqual(len(self.stored_files()), outcomes["accepted"])
