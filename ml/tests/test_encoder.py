@@ -63,5 +63,51 @@ class EncoderTests(unittest.TestCase):
             mock.patch.object(encoder, "WEIGHTS_SHA256", "0" * 64),
             self.assertRaises(ModelLoadError) as caught,
         ):
-            encoder._load()
+            encoder._load(encoder.ALL_LAYERS)
         self.assertIn("SHA-256", str(caught.exception))
+
+    def test_it_runs_only_the_first_blocks_when_asked(self) -> None:
+        signal = read_signal(ravdess_path())
+        full, two = encoder.encode(signal, 4000.0), encoder.encode(signal, 4000.0, layers=2)
+        self.assertEqual(two.shape, full.shape)
+        self.assertGreater(float(np.abs(full - two).mean()), 0.1)  # another representation
+        np.testing.assert_array_equal(two, encoder.encode(signal, 4000.0, layers=2))
+        self.assertEqual(encoder.embedding(signal, 4000.0, layers=2).shape, (768,))
+
+    def test_it_keeps_every_variable_but_the_later_encoder_blocks(self) -> None:
+        data = (encoder.weights_dir() / "model.bin").read_bytes()
+        names = {n: _variables(encoder.first_blocks(data, n)) for n in (1, 2, 4)}
+        self.assertEqual(names[4], _variables(data))
+        for n in (1, 2):
+            dropped = names[4] - names[n]
+            self.assertTrue(dropped)
+            self.assertTrue(all(v.split("/")[1] in _later_blocks(n) for v in dropped), dropped)
+            self.assertIn("encoder/layer_norm/gamma", names[n])
+            self.assertFalse(names[n] - names[4])
+        with self.assertRaises(ValueError):
+            encoder.first_blocks(data, 5)
+
+
+def _later_blocks(n: int) -> set[str]:
+    return {f"layer_{i}" for i in range(n, encoder.ALL_LAYERS)}
+
+
+def _variables(model_bin: bytes) -> set[str]:
+    """Names of the variables in a CTranslate2 model.bin (format version 6)."""
+    import struct
+
+    pos = 4
+    (length,) = struct.unpack_from("<H", model_bin, pos)
+    pos += 2 + length + 4
+    (count,) = struct.unpack_from("<I", model_bin, pos)
+    pos += 4
+    names = set()
+    for _ in range(count):
+        (length,) = struct.unpack_from("<H", model_bin, pos)
+        names.add(model_bin[pos + 2 : pos + 2 + length].rstrip(b"\0").decode())
+        pos += 2 + length
+        rank = model_bin[pos]
+        pos += 1 + 4 * rank + 1
+        (size,) = struct.unpack_from("<I", model_bin, pos)
+        pos += 4 + size
+    return names

@@ -310,3 +310,16 @@ class FeatureConfigTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class EncoderLayersOptionTests(unittest.TestCase):
+    def test_it_records_the_encoder_blocks_only_when_not_all_four(self) -> None:
+        from ml.features import FeatureConfig, FeatureSet
+
+        whole = FeatureConfig(feature_set=FeatureSet.ENCODER)
+        self.assertNotIn("encoder_layers", whole.to_dict())  # as older models wrote it
+        two = FeatureConfig(feature_set=FeatureSet.ENCODER, encoder_layers=2)
+        self.assertEqual(FeatureConfig.from_dict(two.to_dict()), two)
+        self.assertEqual(FeatureConfig.from_dict(whole.to_dict()).encoder_layers, 4)
+        with self.assertRaises(ValueError):
+            FeatureConfig.from_dict({**two.to_dict(), "encoder_layers": 5})
