@@ -194,19 +194,67 @@ def _spec_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+def _sampling_weights(labels: np.ndarray, groups=None) -> np.ndarray:
+    """Probability of drawing each utterance so that every emotion (or every (group,
+    emotion) pair) is drawn equally often [shape=(n,)]."""
+    keys = labels if groups is None else [f"{g}:{y}" for g, y in zip(groups, labels, strict=True)]
+    _, inverse, counts = np.unique(np.asarray(keys), return_inverse=True, return_counts=True)
+    weight = 1.0 / counts[inverse]
+    return weight / weight.sum()
+
+
+def _mix(x: np.ndarray, y: np.ndarray, alpha: float, batch: int, rng: np.random.Generator):
+    """Mixup within each consecutive block of ``batch`` rows (Beta(alpha, alpha))."""
+    lam = rng.beta(alpha, alpha, size=(len(x), 1)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)
+    perm = np.arange(len(x))
+    for start in range(0, len(x), batch):
+        perm[start : start + batch] = start + rng.permutation(min(batch, len(x) - start))
+    lam_x = lam.reshape((len(x),) + (1,) * (x.ndim - 1))
+    return lam_x * x + (1 - lam_x) * x[perm], lam * y + (1 - lam) * y[perm]
+
+
+def _fit_vectors(model, sub, labels, recipe: Recipe, rng, groups, steps: int) -> None:
+    """Train a dense model on standardised vectors, drawing samples with numpy.
+
+    Each epoch draws ``steps * batch_size`` (utterance, variant) pairs with the balanced
+    weights and adds the same Gaussian jitter as the generator did; drawing ten epochs
+    at once and fitting on arrays is about ten times faster than a Python generator
+    feeding ``tf.data`` one batch at a time (the small MLP's steps are a few ms).
+    """
+    stack = np.stack([np.stack(per) for per in sub]).astype(np.float32)  # [n, variants, d]
+    n, n_var, dim = stack.shape
+    p = _sampling_weights(labels, groups)
+    onehot = np.eye(len(EMOTIONS), dtype=np.float32)
+    chunk = 10
+    for start in range(0, recipe.epochs, chunk):
+        epochs = min(chunk, recipe.epochs - start)
+        size = epochs * steps * recipe.batch_size
+        idx = rng.choice(n, size=size, p=p)
+        x = stack[idx, rng.integers(0, n_var, size=size)]
+        x += rng.normal(0, 0.05, (size, dim)).astype(np.float32)
+        y = onehot[labels[idx]]
+        if recipe.mixup > 0:
+            x, y = _mix(x, y, recipe.mixup, recipe.batch_size, rng)
+        model.fit(
+            x,
+            y,
+            batch_size=recipe.batch_size,
+            epochs=start + epochs,
+            initial_epoch=start,
+            shuffle=False,
+            verbose=0,
+        )
+
+
 class _Batches:
-    """Endless augmented batches for keras ``fit`` (numpy on the CPU)."""
+    """Endless augmented batches of log-mel crops for keras ``fit`` (numpy on the CPU)."""
 
     def __init__(self, feats, labels, recipe: Recipe, rng: np.random.Generator, groups=None):
         self.feats, self.labels, self.recipe, self.rng = feats, labels, recipe, rng
         # Neutral has half the takes of the other emotions; balance by oversampling (per
         # corpus too when the recipe says so).
-        keys = (
-            labels if groups is None else [f"{g}:{y}" for g, y in zip(groups, labels, strict=True)]
-        )
-        _, inverse, counts = np.unique(np.asarray(keys), return_inverse=True, return_counts=True)
-        weight = 1.0 / counts[inverse]
-        self.p = weight / weight.sum()
+        self.p = _sampling_weights(labels, groups)
 
     def __iter__(self):
         r, n = self.recipe, len(self.labels)
@@ -215,23 +263,14 @@ class _Batches:
             xs = []
             for i in idx:
                 v = int(self.rng.integers(0, len(self.feats[i])))
-                x = self.feats[i][v]
-                if x.ndim == 2:
-                    x = _crop(x, CROP_FRAMES, self.rng)
-                    if r.spec_augment:
-                        x = _spec_augment(x, self.rng)
-                else:
-                    x = x + self.rng.normal(0, 0.05, x.shape).astype(np.float32)
+                x = _crop(self.feats[i][v], CROP_FRAMES, self.rng)
+                if r.spec_augment:
+                    x = _spec_augment(x, self.rng)
                 xs.append(x)
             x = np.stack(xs).astype(np.float32)
             y = np.eye(len(EMOTIONS), dtype=np.float32)[self.labels[idx]]
             if r.mixup > 0:
-                lam = self.rng.beta(r.mixup, r.mixup, size=(len(idx), 1)).astype(np.float32)
-                lam = np.maximum(lam, 1 - lam)
-                perm = self.rng.permutation(len(idx))
-                shape = (len(idx),) + (1,) * (x.ndim - 1)
-                x = lam.reshape(shape) * x + (1 - lam.reshape(shape)) * x[perm]
-                y = lam * y + (1 - lam) * y[perm]
+                x, y = _mix(x, y, r.mixup, r.batch_size, self.rng)
             yield x, y
 
 
@@ -274,10 +313,13 @@ def fit(feats, labels: np.ndarray, train_idx: np.ndarray, recipe: Recipe, corpor
     groups = None
     if recipe.balance == "corpus" and corpora is not None:
         groups = np.asarray(corpora)[train_idx]
+    if norm is not None:
+        _fit_vectors(model, sub, labels[train_idx], recipe, rng, groups, steps)
+        return model, norm
     batches = iter(_Batches(sub, labels[train_idx], recipe, rng, groups))
     import tensorflow as tf
 
-    spec_x = (None, None, recipe.features.frame_dim) if norm is None else (None, len(norm[0]))
+    spec_x = (None, None, recipe.features.frame_dim)
     ds = tf.data.Dataset.from_generator(
         lambda: batches,
         output_signature=(
