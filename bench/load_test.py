@@ -2,17 +2,25 @@
 
     python -m bench.load_test [--clients 16] [--seconds 60] [--memory-uploads 1000]
                               [--memory-clients 4] [--drain-timeout 1800]
-                              [--web-workers 2] [--threads 4] [--queue-workers 1]
+                              [--web-workers 2] [--threads 4] [--queue-workers 2]
+                              [--max-pending-per-owner N] [--max-queue-wait SECONDS]
                               [--url http://127.0.0.1:8000 [--media-root DIR]]
 
-**Load.** gunicorn (``gunicorn.conf.py`` as deployed, 2 workers x 4 threads) and one
-analysis worker are started on a free loopback port with a database and a media folder of
+**Load.** gunicorn (``gunicorn.conf.py`` as deployed, 2 workers x 4 threads) and two
+analysis workers are started on a free loopback port with a database and a media folder of
 their own (``speechemotion_bench_load``, dropped at the end). ``--clients`` threads of this
 process, each a browser with its own cookies, loop for ``--seconds``: GET the upload form,
-POST a 4-second WAV as its ``file`` field, GET the result page it redirects to. Printed:
-uploads accepted per second, p50/p95/p99 of the POST (request sent -> redirect received),
-every status code by request (5xx counted on their own line), then how long the worker
-takes to finish every analysis (the queue drains; analyses done per second).
+POST a 4-second WAV as its ``file`` field (its last sample changed for every upload, so that
+no upload is the same file again), GET the result page it redirects to. An upload refused by
+back-pressure (429, or 503 with the queue's message) waits its Retry-After, as a browser
+would, and is counted on its own: those are the service pushing back, not failures.
+Printed: uploads accepted per second, p50/p95/p99 of the POST (request sent -> redirect
+received), every status code by request (5xx other than back-pressure counted on their own
+line), the back-pressure refusals, then how long the workers take to finish every analysis
+(the queue drains; analyses done per second), whether the queue was empty 10 s after the
+load ended, how many accepted uploads were analysed, and p50/p95/p99 from the POST to the
+analysis done (the database is watched every 0.2 s). ``--max-pending-per-owner`` and
+``--max-queue-wait`` set the service's back-pressure limits (by default its own defaults).
 
 **Integrity.** From the database (Django's ORM, same settings) and the media folder: every
 accepted upload has its row and its file, no file under ``MEDIA_ROOT/uploads`` lacks a
@@ -61,7 +69,6 @@ from bench._common import (
     figure,
     load_average,
     make_client,
-    post_file,
     prepare,
     rss_mb,
     service,
@@ -71,6 +78,11 @@ from bench._common import (
 
 REQUEST_TIMEOUT = 60
 SAMPLE_SECONDS = 0.5
+WATCH_SECONDS = 0.2
+EMPTY_AFTER_SECONDS = 10
+BACK_PRESSURE = "back-pressure"
+# Both refusals say so (analyzer.services.AnalysisBusyError); a 503 without it is a failure.
+_BACK_PRESSURE_TEXT = "waiting to be analysed"
 CHECKPOINTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -87,6 +99,8 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)
     post_seconds: list[float] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
+    posted_at: dict[str, float] = field(default_factory=dict)  # pk -> perf_counter at POST
+    refused: Counter[int] = field(default_factory=Counter)  # back-pressure, by status
 
     def claim(self, limit: int) -> bool:
         """Take one upload of the ``limit`` this run may make."""
@@ -104,14 +118,56 @@ class Tally:
         with self.lock:
             self.errors[f"{request}: {type(err).__name__}"] += 1
 
-    def accept(self, pk: str, seconds: float) -> None:
+    def accept(self, pk: str, seconds: float, *, started: float) -> None:
         with self.lock:
             self.accepted.append(pk)
             self.post_seconds.append(seconds)
+            self.posted_at.setdefault(pk, started)
+
+    def refuse(self, status: int) -> None:
+        with self.lock:
+            self.refused[status] += 1
+            self.codes[f"POST / ({BACK_PRESSURE})", status] += 1
 
     @property
     def server_errors(self) -> int:
-        return sum(n for (_, status), n in self.codes.items() if status >= 500)
+        """5xx answers, the back-pressure's 503 aside."""
+        return sum(
+            n
+            for (request, status), n in self.codes.items()
+            if status >= 500 and BACK_PRESSURE not in request
+        )
+
+
+@dataclass
+class Answer:
+    status: int
+    location: str
+    retry_after: float
+    text: str
+
+
+def _post_upload(client: object, base: str, token: str, name: str, data: bytes) -> Answer:
+    """POST the upload form with its headers kept (Retry-After), no redirect followed."""
+    r = client.session.post(  # type: ignore[attr-defined]
+        base + "/",
+        data={"csrfmiddlewaretoken": token},
+        files={"file": (name, data, "audio/wav")},
+        headers={"Referer": base + "/"},
+        allow_redirects=False,
+        timeout=REQUEST_TIMEOUT,
+    )
+    try:
+        retry_after = float(r.headers.get("Retry-After", "1"))
+    except ValueError:
+        retry_after = 1.0
+    return Answer(r.status_code, r.headers.get("Location", ""), retry_after, r.text)
+
+
+def _unique(data: bytes, n: int) -> bytes:
+    """``data`` (a 16-bit WAV) with its last sample set from ``n``: another file each time,
+    so that the same-file-again check does not answer with an earlier analysis."""
+    return data[:-2] + (n % 65536).to_bytes(2, "little")
 
 
 def _browser(
@@ -122,6 +178,7 @@ def _browser(
     i = first
     while time.perf_counter() < until and tally.claim(limit):
         name, data = files[i % len(files)]
+        data = _unique(data, first * 100_003 + i)
         i += 1
         step = "GET /"
         try:
@@ -133,15 +190,17 @@ def _browser(
             step = "POST /"
             started = time.perf_counter()
             token = csrf_token(form.text)
-            answer = post_file(
-                client, base, token, name, data, follow=False, timeout=REQUEST_TIMEOUT
-            )
+            answer = _post_upload(client, base, token, name, data)
             seconds = time.perf_counter() - started
+            if answer.status in (429, 503) and _BACK_PRESSURE_TEXT in answer.text:
+                tally.refuse(answer.status)
+                time.sleep(max(0.0, min(answer.retry_after, until - time.perf_counter())))
+                continue
             tally.code(step, answer.status)
             pk = analysis_id(answer.location) if answer.status == 302 else None
             if pk is None:
                 continue
-            tally.accept(pk, seconds)
+            tally.accept(pk, seconds, started=started)
             step = "GET result"
             page = client.get(f"{base}/analyses/{pk}/", timeout=REQUEST_TIMEOUT)
             tally.code(step, page.status)
@@ -196,6 +255,53 @@ def _unfinished() -> int:
 
     active = Q(status__in=Analysis.ACTIVE_STATUSES) | Q(charts_pending=True)
     return Analysis.objects.filter(active).count()
+
+
+class DoneWatcher(threading.Thread):
+    """When each accepted upload's analysis ended (done or failed), seen from the database
+    every ``WATCH_SECONDS``: ``ended[pk] = (perf_counter, status)``."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__(daemon=True)
+        self.tally = tally
+        self.ended: dict[str, tuple[float, str]] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self.halt.is_set():
+                self.sweep()
+                self.halt.wait(WATCH_SECONDS)
+        finally:
+            connections.close_all()
+
+    def sweep(self) -> None:
+        """Look once at the analyses not seen ended yet."""
+        from analyzer.models import Analysis
+
+        with self.tally.lock:
+            waiting = [pk for pk in self.tally.posted_at if pk not in self.ended]
+        for start in range(0, len(waiting), 500):
+            rows = (
+                Analysis.objects.filter(pk__in=waiting[start : start + 500])
+                .exclude(status__in=Analysis.ACTIVE_STATUSES)
+                .values_list("pk", "status")
+            )
+            now = time.perf_counter()
+            for pk, status in rows:
+                self.ended[str(pk)] = (now, status)
+
+    def to_analysed(self) -> list[float]:
+        """Seconds from each POST to its analysis done (the done ones only)."""
+        with self.tally.lock:
+            posted = dict(self.tally.posted_at)
+        return [
+            ended - posted[pk]
+            for pk, (ended, status) in self.ended.items()
+            if status == "done" and pk in posted
+        ]
 
 
 def _finished() -> int:
@@ -353,7 +459,9 @@ def _print_codes(tally: Tally) -> None:
         print(f"    {request:<12} {status}: {count}")
     for error, count in sorted(tally.errors.items()):
         print(f"    {error}: {count}")
-    print(f"  5xx responses: {tally.server_errors}")
+    print(f"  5xx responses (back-pressure aside): {tally.server_errors}")
+    refused = ", ".join(f"{status}: {n}" for status, n in sorted(tally.refused.items()))
+    print(f"  refused by back-pressure (429 per owner, 503 queue full): {refused or 'none'}")
     print(f"  client-side errors (timeouts, refused connections): {sum(tally.errors.values())}")
 
 
@@ -382,7 +490,10 @@ def load_phase(
         f"{CLIP_SECONDS:g} s WAV -> GET the result page; load average {load_average()}"
     )
     finished_before = _finished()
-    tally, elapsed = run_clients(base, args.clients, args.seconds, args.max_uploads)
+    tally = Tally()
+    watcher = DoneWatcher(tally)
+    watcher.start()
+    tally, elapsed = run_clients(base, args.clients, args.seconds, args.max_uploads, tally)
     load_end = time.perf_counter()
     if watch:
         watch.halt.set()
@@ -405,10 +516,35 @@ def load_phase(
     for p in (50, 95, 99):
         figure(f"load, {args.clients} clients: POST -> redirect p{p}", pct[p], "ms", accepted)
     figure(f"load, {args.clients} clients: 5xx responses", tally.server_errors, "count", 1)
+    figure(
+        f"load, {args.clients} clients: refused by back-pressure (429/503)",
+        sum(tally.refused.values()),
+        "count",
+        1,
+    )
 
     print(f"\nqueue: {accepted} analyses queued by the load ({done_during} done while it ran)")
-    drained = wait_drained(args.drain_timeout, alive)
+    drained = wait_drained(EMPTY_AFTER_SECONDS, alive)
+    empty_in_time = drained is not None
+    if drained is None:
+        left_then = _unfinished()
+        drained = wait_drained(args.drain_timeout, alive)
+        if drained is not None:
+            drained += EMPTY_AFTER_SECONDS
     after = time.perf_counter() - load_end
+    watcher.halt.set()
+    watcher.join(timeout=10)
+    watcher.sweep()  # the last ones, ended within its last interval
+    print(
+        f"  queue empty {EMPTY_AFTER_SECONDS} s after the load ended: "
+        + ("yes" if empty_in_time else f"no ({left_then} analyses were left then)")
+    )
+    figure(
+        f"load: queue empty {EMPTY_AFTER_SECONDS} s after it (1 yes, 0 no)",
+        int(empty_in_time),
+        "",
+        1,
+    )
     done = _finished() - finished_before
     analyses_rate = done / (elapsed + after)
     after_rate = (done - done_during) / after if after > 0 else float("nan")
@@ -432,6 +568,19 @@ def load_phase(
     print("  status of every row: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     for message, count in failures().most_common(3):
         print(f"    failed x{count}: {message[:100]}")
+    ended = Counter(status for _, status in watcher.ended.values())
+    print(
+        f"  accepted uploads analysed: {ended['done']} of {accepted} "
+        f"(failed {ended['failed']}, not finished {accepted - ended.total()})"
+    )
+    to_analysed = _percentiles(watcher.to_analysed())
+    print(
+        f"  POST -> analysed  p50 {to_analysed[50]:.0f} ms  p95 {to_analysed[95]:.0f} ms  "
+        f"p99 {to_analysed[99]:.0f} ms (the database watched every {WATCH_SECONDS:g} s)"
+    )
+    figure("load: accepted uploads analysed", ended["done"], "count", accepted)
+    for p in (50, 95):
+        figure(f"load: POST -> analysed p{p}", to_analysed[p], "ms", ended["done"])
 
     print("\nintegrity (database and media folder):")
     made = tally.accepted + warm.accepted
@@ -503,7 +652,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--threads", type=int, default=4, help="per gunicorn process")
-    parser.add_argument("--queue-workers", type=int, default=1, help="analysis workers")
+    parser.add_argument("--queue-workers", type=int, default=2, help="analysis workers")
+    parser.add_argument(
+        "--max-pending-per-owner", type=int, help="SPEECHEMOTION_MAX_PENDING_PER_OWNER"
+    )
+    parser.add_argument("--max-queue-wait", type=float, help="SPEECHEMOTION_MAX_QUEUE_WAIT")
     parser.add_argument("--url", help="load this running server (loopback) instead")
     parser.add_argument("--media-root", type=Path, help="with --url: the server's MEDIA_ROOT")
     return parser
@@ -518,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
             logs = Path(scratch)
             with bench_database("load") as database_url:
-                env = service_env(database_url, Path(scratch, "load"))
+                env = _limits(service_env(database_url, Path(scratch, "load")), args)
                 media = Path(env["MEDIA_ROOT"])
                 prepare(env)
                 setup_django(env)
@@ -545,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.memory_uploads <= 0:
                 return 0
             with bench_database("load") as database_url:
-                env = service_env(database_url, Path(scratch, "memory"))
+                env = _limits(service_env(database_url, Path(scratch, "memory")), args)
                 prepare(env)
                 _close_connections()
                 with service(
@@ -563,6 +716,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"\nload average {load_average()}")
     return 0
+
+
+def _limits(env: dict[str, str], args: argparse.Namespace) -> dict[str, str]:
+    """The service's back-pressure limits from the options (unset: its defaults)."""
+    if args.max_pending_per_owner is not None:
+        env["SPEECHEMOTION_MAX_PENDING_PER_OWNER"] = str(args.max_pending_per_owner)
+    if args.max_queue_wait is not None:
+        env["SPEECHEMOTION_MAX_QUEUE_WAIT"] = str(args.max_queue_wait)
+    limits = ", ".join(f"{k}={env[k]}" for k in sorted(env) if k in _LIMIT_NAMES)
+    print(f"back-pressure: {limits or 'the service defaults'}")
+    return env
+
+
+_LIMIT_NAMES = ("SPEECHEMOTION_MAX_PENDING_PER_OWNER", "SPEECHEMOTION_MAX_QUEUE_WAIT")
 
 
 def _close_connections() -> None:
