@@ -260,10 +260,9 @@ def analysis_create(
     declared duration, the first minute decoded and checked for speech); the bytes are
     written once, to the storage. Raises :class:`AnalysisInputError` (nothing stored) when
     the upload is empty, too large, not decodable, too short or too long, or holds no
-    speech, and
-    :class:`AnalysisStorageError` (nothing stored) when the disk is full. Database errors
-    propagate, and nothing is stored then either. Returns the pending analysis; a worker
-    analyses it (see :func:`analysis_process`).
+    speech, and :class:`AnalysisStorageError` (nothing stored) when the disk is full.
+    Database errors propagate, and nothing is stored then either. Returns the pending
+    analysis; a worker analyses it (see ``processing.analysis_process``).
 
     With ``reuse_existing``, a file the owner already has an analysis of (same SHA-256,
     see ``selectors.analysis_find_duplicate``) raises :class:`AnalysisDuplicateError`
