@@ -236,15 +236,9 @@ def _fit_vectors(model, sub, labels, recipe: Recipe, rng, groups, steps: int) ->
         y = onehot[labels[idx]]
         if recipe.mixup > 0:
             x, y = _mix(x, y, recipe.mixup, recipe.batch_size, rng)
-        model.fit(
-            x,
-            y,
-            batch_size=recipe.batch_size,
-            epochs=start + epochs,
-            initial_epoch=start,
-            shuffle=False,
-            verbose=0,
-        )
+        # One pass over the draws of ``epochs`` epochs (the learning-rate schedule counts
+        # steps, not Keras epochs).
+        model.fit(x, y, batch_size=recipe.batch_size, epochs=1, shuffle=False, verbose=0)
 
 
 class _Batches:
