@@ -271,7 +271,9 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 
 def default_model_path() -> Path:
-    return Path(os.environ.get("SPEECHEMOTION_MODEL") or BUNDLED_MODEL)
+    """The bundled model (the service passes ``settings.SPEECHEMOTION_MODEL`` in instead,
+    the CLI its ``--model``)."""
+    return BUNDLED_MODEL
 
 
 _lock = threading.Lock()

@@ -4,12 +4,10 @@ cannot be used is reported by its variable's name without stopping anything."""
 from __future__ import annotations
 
 import io
-import os
-from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import TestCase
+from django.test import TestCase, override_settings
 
 from analyzer.tests.factories import make_user
 
@@ -17,11 +15,12 @@ _VARIABLES = ("DJANGO_SUPERUSER_USERNAME", "DJANGO_SUPERUSER_PASSWORD", "DJANGO_
 
 
 def _ensure(**env: str) -> tuple[str, str]:
-    """Run the command with exactly these DJANGO_SUPERUSER_* variables; (stdout, stderr)."""
-    environ = {k: v for k, v in os.environ.items() if k not in _VARIABLES}
-    environ |= {f"DJANGO_SUPERUSER_{name.upper()}": value for name, value in env.items()}
+    """Run the command with exactly these DJANGO_SUPERUSER_* values, as settings.py reads
+    them from the environment; (stdout, stderr)."""
+    values = {name: "" for name in _VARIABLES}
+    values |= {f"DJANGO_SUPERUSER_{name.upper()}": value for name, value in env.items()}
     out, err = io.StringIO(), io.StringIO()
-    with mock.patch.dict(os.environ, environ, clear=True):
+    with override_settings(**values):
         call_command("ensure_superuser", stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 

@@ -8,9 +8,9 @@ its variable and the account is skipped, never the start of the site: the exit s
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -21,10 +21,6 @@ PASSWORD = "DJANGO_SUPERUSER_PASSWORD"
 EMAIL = "DJANGO_SUPERUSER_EMAIL"
 
 
-def _env(name: str) -> str:
-    return (os.environ.get(name) or "").strip()
-
-
 class Command(BaseCommand):
     help = (
         f"Create the admin account from {USERNAME}, {PASSWORD} and {EMAIL} if it does not "
@@ -32,7 +28,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        username, password, email = _env(USERNAME), os.environ.get(PASSWORD) or "", _env(EMAIL)
+        # Read from the environment by settings.py, under the variables' own names.
+        username, password, email = (getattr(settings, n) for n in (USERNAME, PASSWORD, EMAIL))
         if not username and not password:
             return  # no admin account wanted
         if not username or not password:
