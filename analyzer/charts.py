@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ml.labels import EMOTIONS, Emotion
-from ml.timeline import own_spans
+from ml.timeline import Summary, summarise
 
 __all__ = ["Bar", "Figures", "Tick", "figures", "overview_data"]
 
@@ -145,7 +145,8 @@ def figures(
     ``duration`` is the recording's length in seconds; the overview's own (that of the
     decoded signal, which the peaks span) wins when there is one.
     """
-    spans = _own_spans(segments)
+    summary = summarise(segments)
+    spans = _own_spans(summary)
     if overview and overview.get("duration"):
         duration = float(overview["duration"])
     duration = max(float(duration or 0.0), max((end for _, end, _, _ in spans), default=0.0))
@@ -171,7 +172,7 @@ def figures(
         axis_label=axis_label,
         bars=bars,
         lanes=lanes,
-        timeline_label=_timeline_label(spans, duration),
+        timeline_label=_timeline_label(summary, duration),
     )
     if not overview:
         return result
@@ -234,13 +235,15 @@ def time_ticks(duration: float) -> tuple[list[Tick], str]:
 # --- segments ---------------------------------------------------------------------------------
 
 
-def _own_spans(segments: Sequence[SegmentLike]) -> list[tuple[float, float, str, float]]:
+def _own_spans(summary: Summary | None) -> list[tuple[float, float, str, float]]:
     """(start, end, emotion, confidence) of each segment's own time: windows overlap by
-    half, and each counts until the next one starts (``ml.timeline.own_spans``, the rule of
+    half, and each counts until the next one starts (``ml.timeline.summarise``, the rule of
     the share of speaking time too, and of the segment the page highlights as it plays)."""
+    if summary is None:
+        return []
     return [
         (span.start, span.end, span.emotion, float(span.segment.confidence))  # type: ignore[attr-defined]
-        for span in own_spans(segments)
+        for span in summary.spans
     ]
 
 
@@ -262,19 +265,14 @@ def _merged(bars: Sequence[Bar]) -> list[Bar]:
     return out
 
 
-def _timeline_label(spans: Sequence[tuple[float, float, str, float]], duration: float) -> str:
-    if not spans:
+def _timeline_label(summary: Summary | None, duration: float) -> str:
+    if summary is None:
         return f"Emotion over time across {_describe(duration)}: no speech found"
-    shares: dict[str, float] = {}
-    for start, end, emotion, _ in spans:
-        shares[emotion] = shares.get(emotion, 0.0) + end - start
-    total = sum(shares.values()) or 1.0
-    ranked = sorted(shares.items(), key=lambda item: -item[1])[:3]
-    summary = ", ".join(f"{name} {100 * share / total:.0f}%" for name, share in ranked)
-    count = len(spans)
+    shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in summary.ranked(3))
+    count = len(summary.spans)
     return (
         f"Emotion over time across {_describe(duration)}, {count} segment"
-        f"{'' if count == 1 else 's'}; most of the speaking time: {summary}"
+        f"{'' if count == 1 else 's'}; most of the speaking time: {shares}"
     )
 
 

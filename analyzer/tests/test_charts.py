@@ -12,6 +12,7 @@ import numpy as np
 from django.test import SimpleTestCase
 
 from analyzer import charts
+from ml.labels import EMOTIONS
 from ml.overview import SPEC_BANDS, overview
 
 SR = 16_000
@@ -24,6 +25,12 @@ class _Seg:
     emotion: str
     confidence: float
     probabilities: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # As stored: all eight emotions, the named one holding the confidence.
+        if not self.probabilities:
+            rest = (1.0 - self.confidence) / (len(EMOTIONS) - 1)
+            self.probabilities = {e.value: rest for e in EMOTIONS} | {self.emotion: self.confidence}
 
 
 SEGMENTS = [
