@@ -32,6 +32,7 @@ from bench._common import REPO, describe_machine, load_average
 BENCHES: dict[str, list[str]] = {
     "analysis_latency": ["--runs", "20", "--baseline-runs", "5"],
     "upload_latency": ["--runs", "20"],
+    "worker_throughput": ["--clips", "40", "--runs", "3"],
     "long_recordings": [],  # 1, 10 and 60 minutes: the hour takes well under a minute
     "cold_start": ["--cli-runs", "5", "--service-runs", "3", "--uploads", "5"],
     "fuzz_decoder": ["--count", "300"],
