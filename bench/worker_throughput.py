@@ -12,7 +12,9 @@ alone manages in the same run. Each run measures both, one after the other:
   (recordings of 59 s or more: the web process checked the first minute of shorter ones,
   so for these clips it is skipped, as in the worker), ``ml.timeline.timeline`` (Silero VAD
   regions, then every window through the encoder and the ONNX members) and
-  ``ml.timeline.summarise``. Analyses per second over all clips.
+  ``ml.timeline.summarise``. Analyses per second over all clips, as many clips at a time
+  as the worker has job slots (threads), timed just before and just after the worker (the
+  mean of both: a machine whose load changes changes both sides alike), and one at a time.
 * **One queue worker**: with no worker running, ``--warmup`` + ``--clips`` analyses are
   created through the real intake (``analyzer.services.analysis_create``: the web
   process's checks, the file written to the storage, the row and its Procrastinate job).
@@ -28,8 +30,9 @@ The clips are distinct RAVDESS takes from ``../shared/data`` (or
 written as 16-bit WAV at their own rate (48 kHz); every run changes their last sample, so
 no upload is the same file as another. A database of its own (``speechemotion_bench_worker``,
 dropped at the end) and a temporary ``MEDIA_ROOT``. Printed per run and as medians over
-``--runs``: both rates and their ratio (worker / model alone). Prints figures; asserts
-nothing.
+``--runs``: both rates and their ratio (worker / model alone), and the CPU time per
+analysis of each side (the worker process's from ``/proc``, PostgreSQL's not counted): a
+busy machine moves the rates much more than the CPU times. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -99,9 +102,10 @@ def variant(data: bytes, n: int) -> bytes:
 # --- (a) the model alone ------------------------------------------------------------------------
 
 
-def model_alone(files: list[Path], *, slots: int) -> float:
+def model_alone(files: list[Path], *, slots: int) -> tuple[float, float]:
     """Analyses per second of the worker's ``ml`` calls on ``files``, in this warm process,
-    ``slots`` clips at a time (threads, as the worker's job slots)."""
+    ``slots`` clips at a time (threads, as the worker's job slots), and the CPU seconds
+    (all threads) per analysis."""
     from concurrent.futures import ThreadPoolExecutor
 
     from django.conf import settings
@@ -126,10 +130,11 @@ def model_alone(files: list[Path], *, slots: int) -> float:
 
     analyse(files[0])  # warm: the first call of each session allocates
     with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="alone") as pool:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in pool.map(analyse, files):
             pass
-        return len(files) / (time.perf_counter() - started)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return len(files) / seconds, cpu / len(files)
 
 
 # --- (b) one queue worker -----------------------------------------------------------------------
@@ -139,8 +144,19 @@ def model_alone(files: list[Path], *, slots: int) -> float:
 class WorkerRun:
     rate: float
     seconds: float
+    cpu: float  # CPU seconds of the worker process (all threads) per analysis
     statuses: dict[str, int]
     start_to_first_end: float
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far, all its threads (NaN once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # utime and stime are the 14th and 15th fields, counted after the command's ")".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def create_analyses(clips: list[tuple[str, bytes]]) -> list[str]:
@@ -177,6 +193,7 @@ def one_worker(env: dict[str, str], log: Path, ids: list[str], warmup: int) -> W
     from django.db import connections
 
     ended_at: dict[str, float] = {}
+    cpu_at: dict[str, float] = {}
     statuses: dict[str, str] = {}
     with log.open("ab") as out:
         started = time.perf_counter()
@@ -197,21 +214,24 @@ def one_worker(env: dict[str, str], log: Path, ids: list[str], warmup: int) -> W
                 raise RuntimeError(f"{len(ids) - len(ended_at)} analyses still waiting")
             waiting = [pk for pk in ids if pk not in ended_at]
             found = _ended(waiting)
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), cpu_seconds(worker.pid)
             for pk, status in found.items():
                 ended_at[pk] = now
+                cpu_at[pk] = cpu
                 statuses[pk] = status
             time.sleep(POLL_SECONDS)
     finally:
         stop(worker)
         connections.close_all()
     ends = sorted(ended_at.values())
+    cpus = sorted(cpu_at.values())
     measured = len(ends) - warmup
     seconds = ends[-1] - ends[warmup - 1]
+    cpu = (cpus[-1] - cpus[warmup - 1]) / measured
     counts: dict[str, int] = {}
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
-    return WorkerRun(measured / seconds, seconds, counts, ends[0] - started)
+    return WorkerRun(measured / seconds, seconds, cpu, counts, ends[0] - started)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -238,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = takes(args.clips + args.warmup)
     base = [(f"{path.stem}.wav", clip_bytes(path)) for path in paths]
     alone_rates, single_rates, worker_rates, ratios = [], [], [], []
+    alone_cpus, worker_cpus, cpu_ratios = [], [], []
     try:
         with (
             tempfile.TemporaryDirectory(prefix="bench-worker-") as scratch,
@@ -266,20 +287,32 @@ def main(argv: list[str] | None = None) -> int:
                 for name, data in clips[args.warmup :]:
                     files.append(folder / name)
                     files[-1].write_bytes(data)
-                single = model_alone(files, slots=1)
-                alone = model_alone(files, slots=slots) if slots > 1 else single
                 ids = create_analyses(clips)
+                # The model alone just before and just after the worker, the mean of both:
+                # a machine whose load changes (training, say) changes both sides alike.
+                single, single_cpu = model_alone(files, slots=1)
+                before, before_cpu = model_alone(files, slots=slots)
                 worker = one_worker(env, log, ids, args.warmup)
+                after, after_cpu = model_alone(files, slots=slots)
+                alone = (before + after) / 2
+                alone_cpu = (single_cpu + before_cpu + after_cpu) / 3
+                cpu_ratio = alone_cpu / worker.cpu
                 ratio = worker.rate / alone
                 alone_rates.append(alone)
                 single_rates.append(single)
+                alone_cpus.append(alone_cpu)
+                worker_cpus.append(worker.cpu)
+                cpu_ratios.append(cpu_ratio)
                 worker_rates.append(worker.rate)
                 ratios.append(ratio)
                 print(
-                    f"run {run + 1}: model alone {alone:5.2f}/s ({single:5.2f}/s one at a time)  "
+                    f"run {run + 1}: model alone {alone:5.2f}/s ({before:.2f} before, "
+                    f"{after:.2f} after the worker; {single:.2f}/s one at a time)  "
                     f"one worker {worker.rate:5.2f}/s ({args.clips} in {worker.seconds:.1f} s; "
                     f"first end {worker.start_to_first_end:.1f} s after its start)  "
-                    f"ratio {ratio:.2f}  {worker.statuses}  load {load_average()}",
+                    f"ratio {ratio:.2f}; CPU per analysis: model alone {alone_cpu * 1000:.0f} ms, "
+                    f"worker {worker.cpu * 1000:.0f} ms, ratio {cpu_ratio:.2f}  {worker.statuses}  "
+                    f"load {load_average()}",
                     flush=True,
                 )
             from django.db import connections
@@ -293,11 +326,16 @@ def main(argv: list[str] | None = None) -> int:
         f"\nmedian of {runs}: model alone {median(alone_rates):.2f} analyses/s "
         f"({median(single_rates):.2f} one at a time), one worker "
         f"{median(worker_rates):.2f} analyses/s, ratio {median(ratios):.2f} (goal: 0.75 or more)"
+        f"\nCPU per analysis: model alone {median(alone_cpus) * 1000:.0f} ms, worker process "
+        f"{median(worker_cpus) * 1000:.0f} ms (PostgreSQL's share not counted), "
+        f"ratio {median(cpu_ratios):.2f}"
     )
     figure("4 s clips, model alone (warm process)", median(alone_rates), "analyses/s", runs)
     figure("4 s clips, model alone one at a time", median(single_rates), "analyses/s", runs)
     figure("4 s clips, one queue worker", median(worker_rates), "analyses/s", runs)
     figure("one queue worker / model alone", median(ratios), "ratio", runs)
+    figure("4 s clips, CPU per analysis, model alone", median(alone_cpus) * 1000, "ms", runs)
+    figure("4 s clips, CPU per analysis, queue worker", median(worker_cpus) * 1000, "ms", runs)
     print(f"load average {load_average()}")
     return 0
 
