@@ -2,8 +2,9 @@
 
 :func:`analysis_process` decodes the stored file, classifies every window of speech
 outside any transaction (with small progress updates), saves segments and result in one
-short atomic step, and then stores what the page draws the charts from (``ml.overview``)
-in a second one (so the result shows at once). The recovery check
+short atomic step, with what the page draws the charts from (``ml.overview``, computed in a
+thread beside the model). Should those not be ready when the model is done, the result is
+saved first and they follow in a second step (so the result shows at once). The recovery check
 (``analyzer.tasks.recover``) ends here too:
 :func:`analysis_interrupted`, :func:`analysis_set_pending`, :func:`analysis_fail_abandoned`.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -62,6 +64,9 @@ INTERRUPTED_ERROR = (
 
 # Progress updates are separate tiny UPDATEs, at most this often.
 PROGRESS_INTERVAL_SECONDS = 0.5
+# How long the result waits for the charts' data (a few milliseconds of numpy, made beside
+# the model) to be saved with it in one step; after that the result is saved alone first.
+CHARTS_WAIT_SECONDS = 0.5
 
 
 class AnalysisInterrupted(Exception):  # noqa: N818  (not an error: the worker is stopping)
@@ -194,8 +199,14 @@ _RESULT_FIELDS = (
 )
 
 
-def _save_outcome(analysis: Analysis, *, segments: Sequence[Segment] = ()) -> bool:
-    """Save the result fields and the segments in one short step (the old charts go).
+def _save_outcome(
+    analysis: Analysis,
+    *,
+    segments: Sequence[Segment] = (),
+    chart_data: dict[str, Any] | None = None,
+) -> bool:
+    """Save the result fields and the segments in one short step (the old charts go), and
+    ``chart_data`` when given (the charts' data ready with the result: one step for both).
 
     Returns False (and writes nothing) when the analysis was deleted meanwhile.
     """
@@ -208,6 +219,8 @@ def _save_outcome(analysis: Analysis, *, segments: Sequence[Segment] = ()) -> bo
         AnalysisChart.objects.filter(analysis=analysis).delete()
         AnalysisOverview.objects.filter(analysis=analysis).delete()
         Segment.objects.bulk_create(segments)
+        if chart_data:
+            AnalysisOverview.objects.create(analysis=analysis, data=chart_data)
     return True
 
 
@@ -250,6 +263,28 @@ def analysis_run(
     ``started`` (a ``time.perf_counter()``; by default the model's start) to the result:
     the queue's expected wait is estimated from it.
     """
+    # What the charts are drawn from does not depend on the model: it is computed in a
+    # thread of its own while the model runs (numpy's FFTs release the GIL, and the speech
+    # regions are found on one core), so that it is ready when the result is.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="overview") as pool:
+        charts = pool.submit(_chart_data, signal, analysis=analysis)
+        return _analysis_run(
+            analysis=analysis,
+            signal=signal,
+            charts=charts,
+            should_stop=should_stop,
+            started=started,
+        )
+
+
+def _analysis_run(
+    *,
+    analysis: Analysis,
+    signal: np.ndarray,
+    charts: Future[dict[str, Any] | None],
+    should_stop: Callable[[], bool] | None,
+    started: float | None,
+) -> Analysis:
     try:
         recognizer = get_recognizer(settings.SPEECHEMOTION_MODEL)
         analysis.model_name = recognizer.name
@@ -295,9 +330,12 @@ def analysis_run(
     analysis.mixed_with = summary.mixed_with
     analysis.processing_ms = elapsed_ms
     analysis.segments_done = analysis.segments_total = len(segments)
-    analysis.charts_pending = True
-    # The result first: the page shows it at once and the charts a moment later.
-    if not _save_outcome(analysis, segments=segments):
+    # The charts' data is nearly always ready by now: then result and charts are saved in
+    # one step. If not, the result first: the page shows it at once, the charts later.
+    charts_ready = not wait([charts], timeout=CHARTS_WAIT_SECONDS).not_done
+    analysis.charts_pending = not charts_ready
+    chart_data = charts.result() if charts_ready else None
+    if not _save_outcome(analysis, segments=segments, chart_data=chart_data):
         logger.info("Analysis %s was deleted while it ran", analysis.pk)
         return analysis
     logger.info(
@@ -310,7 +348,8 @@ def analysis_run(
         analysis.model_name,
         elapsed_ms,
     )
-    _save_charts(analysis, _chart_data(signal, analysis=analysis))
+    if not charts_ready:
+        _save_charts(analysis, charts.result())
     return analysis
 
 
