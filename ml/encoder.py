@@ -65,23 +65,30 @@ def weights_dir() -> Path:
 def _load(layers: int):
     import ctranslate2
 
+    from ml.recognizer import file_sha256
+
     path = weights_dir()
     weights = path / "model.bin"
     if not weights.is_file():
         raise ModelLoadError(f"{weights} is missing; reinstall {PACKAGE}.")
-    data = weights.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    # The whole encoder loads from its directory; a cut one from bytes made after the
+    # check (holding the file in memory costs about 75 MB more at load, so only then).
+    data = weights.read_bytes() if layers != ALL_LAYERS else None
+    digest = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(weights)
     if digest != WEIGHTS_SHA256:
         raise ModelLoadError(
             f"{weights} has SHA-256 {digest}, not the {WEIGHTS_SHA256} of {PACKAGE}; "
             "the encoder's weights were changed or damaged."
         )
-    files = {f.name: f.read_bytes() for f in path.iterdir() if f.is_file() and f != weights}
-    files["model.bin"] = data if layers == ALL_LAYERS else first_blocks(data, layers)
+    files = None
+    if data is not None:
+        files = {f.name: f.read_bytes() for f in path.iterdir() if f.is_file() and f != weights}
+        files["model.bin"] = first_blocks(data, layers)
+        del data
     # One thread per call, and up to two calls at once (ml.timeline runs two windows side
     # by side): the machine has two cores.
     return ctranslate2.models.Whisper(
-        f"{path}#{layers}",
+        str(path) if files is None else f"{path}#{layers}",
         device="cpu",
         compute_type=COMPUTE_TYPE,
         intra_threads=1,
