@@ -218,8 +218,12 @@ def _overall(
     # Shares first, so that a single segment's probabilities come out exactly as they were.
     shares = [w / total for w in weights] if total else [1 / len(segments)] * len(segments)
     readings = [_reading(seg)[1] for seg in segments]
+    # An emotion a stored row does not list (rows written by hand, older rows) counts as 0.
     mean = {
-        name: sum(share * float(probs[name]) for share, probs in zip(shares, readings, strict=True))
+        name: sum(
+            share * float(probs.get(name, 0.0))
+            for share, probs in zip(shares, readings, strict=True)
+        )
         for name in EMOTION_NAMES
     }
     top = max(EMOTION_NAMES, key=mean.__getitem__)  # the first in label order on a tie
