@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ml.filters import hz_to_mel
 from ml.labels import EMOTIONS, Emotion
 from ml.timeline import Summary, summarise
 
@@ -343,10 +344,6 @@ def _png(rgb: np.ndarray) -> bytes:
     )
 
 
-def _hz_to_mel(hz: float) -> float:
-    return 2595.0 * math.log10(1.0 + hz / 700.0)
-
-
 def _spectrogram(spec: Mapping[str, Any]) -> tuple[str, list[Tick]]:
     """The spectrogram as a PNG data: URI (top row = highest band) and its frequency ticks
     in percent from the bottom; ``("", [])`` when there is none."""
@@ -360,8 +357,9 @@ def _spectrogram(spec: Mapping[str, Any]) -> tuple[str, list[Tick]]:
         return "", []
     uri = "data:image/png;base64," + base64.b64encode(_png(_LUT[levels[::-1]])).decode("ascii")
     fmax = float(spec.get("fmax") or 8000.0)
+    top = hz_to_mel(fmax)  # the bands are equally spaced on this mel scale (ml.filters.mel)
     ticks = [
-        Tick(100 * _hz_to_mel(hz) / _hz_to_mel(fmax), f"{hz // 1000}k" if hz >= 1000 else str(hz))
+        Tick(float(100 * hz_to_mel(hz) / top), f"{hz // 1000}k" if hz >= 1000 else str(hz))
         for hz in _FREQ_TICKS
         if hz < fmax
     ]

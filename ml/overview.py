@@ -13,12 +13,13 @@ Pure numpy; no Django, no librosa.
 from __future__ import annotations
 
 import base64
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ml import filters
 
 __all__ = ["Overview", "overview"]
 
@@ -102,24 +103,6 @@ def _peaks(x: np.ndarray) -> tuple[float, np.ndarray]:
     return scale, np.clip(quantised, -PEAK_LEVELS, PEAK_LEVELS).astype(np.int8)
 
 
-def _hz_to_mel(hz: Any) -> Any:
-    return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
-
-
-def _mel_to_hz(mel: Any) -> Any:
-    return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
-
-
-@functools.lru_cache(maxsize=4)
-def _mel_filters(sample_rate: int, n_fft: int, bands: int, fmax: float) -> np.ndarray:
-    """Triangular filters on the HTK mel scale from 0 Hz [shape=(bands, n_fft // 2 + 1)]."""
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    edges = _mel_to_hz(np.linspace(0.0, _hz_to_mel(fmax), bands + 2))
-    rising = (freqs[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
-    falling = (edges[2:, None] - freqs[None, :]) / (edges[2:] - edges[1:-1])[:, None]
-    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
-
-
 def _spectrogram(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
     fmax = float(min(SPEC_MAX_HZ, sample_rate / 2))
     n_fft = 1 << math.ceil(math.log2(SPEC_WINDOW_S * sample_rate))  # 512 at 16 kHz
@@ -137,7 +120,7 @@ def _spectrogram(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[starts]
     spectrum = np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)
     power = (spectrum.real**2 + spectrum.imag**2).reshape(columns, per_column, -1).mean(axis=1)
-    mel = _mel_filters(sample_rate, n_fft, SPEC_BANDS, fmax) @ power.T
+    mel = filters.mel(sample_rate, n_fft, SPEC_BANDS, 0.0, fmax) @ power.T
     if not float(np.nanmax(mel)) > 1e-12:  # digital silence: all black, not all "loudest"
         return np.zeros(mel.shape, dtype=np.uint8), fmax
     db = 10.0 * np.log10(np.maximum(mel, 1e-12))
