@@ -1,7 +1,7 @@
 """Quick probes of feature sets across corpora: logistic regression, leave one corpus out.
 
     python scripts/loco_probe.py --features enc [func ...] [--balance corpus] [--C 0.001]
-        [--speaker-norm] [--neutral-bias 1.0] [--folds]
+        [--speaker-norm] [--neutral-bias 1.0] [--folds] [--encoder-layers 2]
 
 Each corpus is scored by a logistic regression trained on the other corpora (clean takes,
 features standardised on the training corpora), over the emotions it has: UA and neutral
@@ -16,6 +16,7 @@ needs several takes of one voice, which a single upload does not have.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -72,13 +73,22 @@ def main() -> None:
     p.add_argument("--neutral-bias", type=float, default=0.0, help="added to neutral's score")
     p.add_argument("--folds", action="store_true", help="also the RAVDESS actor folds")
     p.add_argument("--cache", type=Path, default=Path("build/cache"))
+    p.add_argument(
+        "--encoder-layers",
+        type=int,
+        choices=(1, 2, 3, 4),
+        default=4,
+        help="encoder blocks whose output enc reads (4: all, as the bundled model)",
+    )
     args = p.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
+    configs = dict(CONFIGS)
+    configs["enc"] = dataclasses.replace(CONFIGS["enc"], encoder_layers=args.encoder_layers)
 
     items = [u for c in CORPORA for u in corpus(args.data / c)]
     blocks = []
     for name in args.features:
-        feats = compute_features(items, CONFIGS[name], VARIANTS, seed=1337, cache_dir=args.cache)
+        feats = compute_features(items, configs[name], VARIANTS, seed=1337, cache_dir=args.cache)
         blocks.append(np.stack([f[0] for f in feats]))  # the clean take
     x = np.concatenate(blocks, axis=1).astype(np.float64)
     y = np.array([u.label for u in items])
