@@ -43,8 +43,8 @@ WEIGHTS_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b
 
 # Whisper tiny has four encoder blocks. The second block's output carries across corpora
 # far better than the last one's (a logistic-regression probe, leave one corpus out: mean
-# UA 0.362 against 0.297, scripts/loco_probe.py; see docs/MODEL_CARD.md), so a model may ask for the first
-# ``layers`` blocks only: the loader drops the later blocks from the weights in memory.
+# UA 0.362 against 0.297, scripts/loco_probe.py; see docs/MODEL_CARD.md), so a model may
+# ask for the first ``layers`` blocks only: the loader drops the later blocks in memory.
 ALL_LAYERS = 4
 
 _lock = threading.Lock()
