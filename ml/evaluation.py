@@ -61,6 +61,7 @@ class HeldOut:
     labels: np.ndarray
     corpora: np.ndarray
     seconds: float
+    members: np.ndarray | None = None  # each member's logits [shape=(m, n, 8)], if kept
 
     def per_corpus(self) -> dict[str, dict]:
         return {
@@ -69,32 +70,35 @@ class HeldOut:
         }
 
 
-def _ensemble_logits(members, labels, corpora, train, test) -> np.ndarray:
+def _member_logits(members, labels, corpora, train, test) -> np.ndarray:
+    """Each member fitted on ``train`` -> its logits on ``test`` [shape=(m, len(test), 8)]."""
     from ml.training import fit, predict_logits
 
     out = []
     for feats, recipe in members:
         model, norm = fit(feats, labels, train, recipe, corpora=corpora)
         out.append(predict_logits(model, norm, [feats[i][0] for i in test]))
-    return np.mean(out, axis=0)
+    return np.stack(out)
 
 
 def leave_one_corpus_out(items: Sequence[Utterance], members, log=print) -> HeldOut:
     """``members``: [(features out[i][variant], Recipe)]; one fit per member and corpus."""
     labels = np.array([u.label for u in items])
     corpora = np.array([u.corpus for u in items])
+    per_member = np.zeros((len(members), len(items), len(EMOTION_NAMES)), dtype=np.float32)
     logits = np.zeros((len(items), len(EMOTION_NAMES)), dtype=np.float32)
     t0 = time.perf_counter()
     for c in sorted(set(corpora)):
         test = np.flatnonzero(corpora == c)
         train = np.flatnonzero(corpora != c)
-        logits[test] = _ensemble_logits(members, labels, corpora, train, test)
+        per_member[:, test] = _member_logits(members, labels, corpora, train, test)
+        logits[test] = per_member[:, test].mean(axis=0)
         s = _scores(labels[test], logits[test])
         log(
             f"held-out corpus {c}: UA {s['ua']:.3f}, neutral recall {s['neutral_recall']:.2f} "
             f"({time.perf_counter() - t0:.0f} s)"
         )
-    return HeldOut(logits, labels, corpora, time.perf_counter() - t0)
+    return HeldOut(logits, labels, corpora, time.perf_counter() - t0, per_member)
 
 
 def speaker_cross_validation(
@@ -107,7 +111,7 @@ def speaker_cross_validation(
     t0 = time.perf_counter()
     for k, test in enumerate(folds):
         train = np.setdiff1d(np.arange(len(items)), test)
-        logits[test] = _ensemble_logits(members, labels, corpora, train, test)
+        logits[test] = _member_logits(members, labels, corpora, train, test).mean(axis=0)
         ua = unweighted_average_recall(labels[test], logits[test].argmax(1))
         log(f"speaker fold {k + 1}/{n_folds}: UA {ua:.3f} ({time.perf_counter() - t0:.0f} s)")
     return HeldOut(logits, labels, corpora, time.perf_counter() - t0), folds
@@ -117,11 +121,12 @@ NEUTRAL_TARGET = 0.5  # ordinary speech must come back neutral at least half the
 _BIAS_GRID = np.round(np.arange(0.0, 4.01, 0.1), 2)
 
 
-def _neutral_bias_for(logits, labels, corpora) -> float:
+def best_neutral_bias(logits, labels, corpora) -> tuple[tuple, float]:
     """The neutral bias (added to the neutral logit) that maximises the mean UA over
     ``corpora`` while every corpus calls at least half of its neutral takes neutral; when
-    none does, the one with the best lowest neutral recall."""
-    best_ok, best_any = None, None
+    none does, the one with the best lowest neutral recall. Returns it with its key
+    (comparable across logits: larger is better)."""
+    best = None
     names = sorted(set(corpora))
     for b in _BIAS_GRID:
         shifted = logits.copy()
@@ -129,11 +134,14 @@ def _neutral_bias_for(logits, labels, corpora) -> float:
         scores = [_scores(labels[corpora == c], shifted[corpora == c]) for c in names]
         ua = float(np.mean([s["ua"] for s in scores]))
         low = min(s["neutral_recall"] for s in scores if s["neutral_recall"] is not None)
-        if low >= NEUTRAL_TARGET and (best_ok is None or ua > best_ok[0]):
-            best_ok = (ua, float(b))
-        if best_any is None or (low, ua) > best_any[0]:
-            best_any = ((low, ua), float(b))
-    return best_ok[1] if best_ok else best_any[1]
+        key = (1, ua, low) if low >= NEUTRAL_TARGET else (0, low, ua)
+        if best is None or key > best[0]:
+            best = (key, float(b))
+    return best
+
+
+def _neutral_bias_for(logits, labels, corpora) -> float:
+    return best_neutral_bias(logits, labels, corpora)[1]
 
 
 def neutral_bias(held: HeldOut) -> tuple[float, HeldOut]:

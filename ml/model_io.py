@@ -39,6 +39,7 @@ def save_model(
     name: str,
     members: list[tuple[Any, Any, Any]],
     metrics: dict | None,
+    weights: list[float] | None = None,
     training: dict,
     temperature: float | None = None,
     extra: dict | None = None,
@@ -53,7 +54,8 @@ def save_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     specs = []
-    for model, norm, recipe in members:
+    weights = weights or [1.0] * len(members)
+    for (model, norm, recipe), weight in zip(members, weights, strict=True):
         weights = f"{recipe.architecture}-{recipe.seed}.keras"
         saved = _with_normaliser(inference_copy(model), norm)
         saved.save(tmp / weights)
@@ -65,7 +67,7 @@ def save_model(
                 "sha256": file_sha256(tmp / weights),
                 "onnx": exported,
                 "onnx_sha256": write_onnx(saved, tmp / exported),
-                "weight": 1.0,
+                "weight": weight,
                 "features": recipe.features.to_dict(),
                 "recipe": recipe.to_dict(),
             }
