@@ -66,6 +66,26 @@ class EncoderTests(unittest.TestCase):
             encoder._load(encoder.ALL_LAYERS)
         self.assertIn("SHA-256", str(caught.exception))
 
+    def test_it_encodes_exactly_as_the_whole_whisper_model_though_it_loads_no_decoder(
+        self,
+    ) -> None:
+        import ctranslate2
+
+        signal = read_signal(ravdess_path())
+        whole = ctranslate2.models.Whisper(
+            str(encoder.weights_dir()), device="cpu", compute_type=encoder.COMPUTE_TYPE
+        )
+        mel = encoder.log_mel(signal, 4000.0)
+        mel = mel[:, : mel.shape[1] // 2 * 2]
+        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None]))
+        expected = np.asarray(whole.encode(features, to_cpu=True), dtype=np.float32)[0]
+        np.testing.assert_array_equal(encoder.encode(signal, 4000.0), expected)
+        # What is loaded holds the encoder and a stub of the decoder: a fifth of the file.
+        with (encoder.weights_dir() / "model.bin").open("rb") as fh:
+            digest, model_bin = encoder._encoder_only(fh, encoder.ALL_LAYERS)
+        self.assertEqual(digest, encoder.WEIGHTS_SHA256)
+        self.assertLess(len(model_bin), (encoder.weights_dir() / "model.bin").stat().st_size / 3)
+
     def test_it_runs_only_the_first_blocks_when_asked(self) -> None:
         signal = read_signal(ravdess_path())
         full, two = encoder.encode(signal, 4000.0), encoder.encode(signal, 4000.0, layers=2)
