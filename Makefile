@@ -79,7 +79,9 @@ run: venv
 	# The worker runs the analyses that the web server queues (Procrastinate, in PostgreSQL).
 	# runserver runs without `exec` so that the trap stops the worker when it stops; the
 	# worker finishes (or requeues) a running analysis first.
-	$(PY) manage.py procrastinate worker & worker_pid=$$!
+	# One BLAS thread: the worker's own threads (two windows at a time, the charts' data)
+	# keep both cores busy; OpenBLAS's threads would only spin against them.
+	OPENBLAS_NUM_THREADS=1 $(PY) manage.py procrastinate worker & worker_pid=$$!
 	trap 'kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true' EXIT
 	$(PY) manage.py runserver $(RUNSERVER_ADDR)
 
@@ -105,7 +107,9 @@ serve: venv
 	$(PY) manage.py collectstatic --noinput -v 0
 	# Warnings only (e.g. SECURE_SSL_REDIRECT off behind no proxy); they do not stop the start.
 	$(PY) manage.py check --deploy
-	$(PY) manage.py procrastinate worker & worker_pid=$$!
+	# One BLAS thread: the worker's own threads (two windows at a time, the charts' data)
+	# keep both cores busy; OpenBLAS's threads would only spin against them.
+	OPENBLAS_NUM_THREADS=1 $(PY) manage.py procrastinate worker & worker_pid=$$!
 	trap 'kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true' EXIT
 	GUNICORN_BIND="$${GUNICORN_BIND:-$(SERVE_BIND)}" $(PY) -m gunicorn -c gunicorn.conf.py
 

@@ -11,6 +11,7 @@ saved first and they follow in a second step (so the result shows at once). The 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -83,15 +84,10 @@ def analysis_process(
     and so does :class:`AnalysisInterrupted` when ``should_stop()`` turns true.
     """
     started = time.perf_counter()
-    analysis = Analysis.objects.filter(pk=analysis_id).first()
+    analysis = _claim(analysis_id)
     if analysis is None:
         logger.info("Analysis %s was deleted before it ran", analysis_id)
         return None
-    analysis.status = Analysis.Status.RUNNING
-    analysis.segments_done = analysis.segments_total = 0
-    Analysis.objects.filter(pk=analysis.pk).update(
-        status=analysis.status, segments_done=0, segments_total=0
-    )
     try:
         if not analysis.file:
             raise FileNotFoundError(analysis.pk)
@@ -122,19 +118,41 @@ def analysis_process(
     )
 
 
+def _claim(analysis_id: str) -> Analysis | None:
+    """Mark the analysis running and read its row, in one round trip (``UPDATE ...
+    RETURNING``); None when it has been deleted."""
+    meta = Analysis._meta
+    quote = connection.ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {column('status')} = %s, "
+        f"{column('segments_done')} = 0, {column('segments_total')} = 0 "
+        f"WHERE {quote(meta.pk.column)} = %s "
+        f"RETURNING {', '.join(quote(field.column) for field in meta.concrete_fields)}"
+    )
+    params = [Analysis.Status.RUNNING.value, meta.pk.to_python(analysis_id)]
+    return next(iter(Analysis.objects.raw(sql, params)), None)
+
+
 class _Progress:
     """``progress(done, total)`` for ``ml.timeline.timeline``: throttled tiny UPDATEs."""
 
     def __init__(self, analysis: Analysis, should_stop: Callable[[], bool] | None) -> None:
         self.analysis = analysis
         self.should_stop = should_stop
-        self.last = 0.0
+        # The first update after PROGRESS_INTERVAL_SECONDS of work: a short recording is
+        # done before that, and its result is the only write.
+        self.last = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         if self.should_stop is not None and self.should_stop():
             raise AnalysisInterrupted(self.analysis.pk)
         now = time.monotonic()
-        if now - self.last >= PROGRESS_INTERVAL_SECONDS:
+        # The last window's count is written with the result.
+        if done < total and now - self.last >= PROGRESS_INTERVAL_SECONDS:
             self.last = now
             Analysis.objects.filter(pk=self.analysis.pk).update(
                 segments_done=done, segments_total=total
@@ -205,23 +223,77 @@ def _save_outcome(
     segments: Sequence[Segment] = (),
     chart_data: dict[str, Any] | None = None,
 ) -> bool:
-    """Save the result fields and the segments in one short step (the old charts go), and
-    ``chart_data`` when given (the charts' data ready with the result: one step for both).
+    """Save the result fields and the segments in one step (the old segments and charts
+    go), and ``chart_data`` when given (the charts' data ready with the result).
 
-    Returns False (and writes nothing) when the analysis was deleted meanwhile.
+    One SQL statement, so one round trip and atomic by itself: the UPDATE of the row (which
+    locks it, so a concurrent delete waits), then in data-modifying CTEs the deletes and
+    inserts, each only for a row the UPDATE found. As a transaction of separate ORM calls
+    it took six round trips to the database, the largest part of a short clip's time
+    outside the model on a busy machine. Returns False (and writes nothing) when the
+    analysis was deleted meanwhile.
     """
-    values: dict[str, Any] = {name: getattr(analysis, name) for name in _RESULT_FIELDS}
-    with transaction.atomic():
-        # The UPDATE locks the row, so a concurrent delete waits for this step.
-        if not Analysis.objects.filter(pk=analysis.pk).update(**values):
-            return False
-        Segment.objects.filter(analysis=analysis).delete()
-        AnalysisChart.objects.filter(analysis=analysis).delete()
-        AnalysisOverview.objects.filter(analysis=analysis).delete()
-        Segment.objects.bulk_create(segments)
-        if chart_data:
-            AnalysisOverview.objects.create(analysis=analysis, data=chart_data)
-    return True
+    quote = connection.ops.quote_name
+
+    def prepared(field: Any, value: Any) -> tuple[str, Any]:
+        """``%s`` cast to the column's type, and the value as Django would send it."""
+        return f"CAST(%s AS {field.db_type(connection)})", field.get_db_prep_save(value, connection)
+
+    meta = Analysis._meta
+    sets, params = [], []
+    for name in _RESULT_FIELDS:
+        field = meta.get_field(name)
+        placeholder, value = prepared(field, getattr(analysis, name))
+        sets.append(f"{quote(field.column)} = {placeholder}")
+        params.append(value)
+    params.append(meta.pk.get_db_prep_value(analysis.pk, connection))
+    steps = [
+        f"saved AS (UPDATE {quote(meta.db_table)} SET {', '.join(sets)} "
+        f"WHERE {quote(meta.pk.column)} = %s RETURNING {quote(meta.pk.column)} AS id)"
+    ]
+
+    def link(model: type[Any]) -> str:
+        return quote(model._meta.get_field("analysis").column)
+
+    # Nothing else has dependants or signals: Django's delete() would not do more.
+    for model in (
+        (Segment, AnalysisChart) if chart_data else (Segment, AnalysisChart, AnalysisOverview)
+    ):
+        steps.append(
+            f"deleted_{model._meta.model_name} AS (DELETE FROM {quote(model._meta.db_table)} "
+            f"WHERE {link(model)} IN (SELECT id FROM saved))"
+        )
+    if segments:
+        fields = [f for f in Segment._meta.concrete_fields if f.name not in ("id", "analysis")]
+        rows = []
+        for segment in segments:
+            cells = []
+            for field in fields:
+                placeholder, value = prepared(field, getattr(segment, field.attname))
+                cells.append(placeholder)
+                params.append(value)
+            rows.append(f"({', '.join(cells)})")
+        aliases = ", ".join(f"c{i}" for i in range(len(fields)))
+        steps.append(
+            f"inserted_segments AS (INSERT INTO {quote(Segment._meta.db_table)} "
+            f"({link(Segment)}, {', '.join(quote(f.column) for f in fields)}) "
+            f"SELECT saved.id, {aliases} FROM saved CROSS JOIN (VALUES {', '.join(rows)}) "
+            f"AS v({aliases}))"
+        )
+    if chart_data:
+        field = AnalysisOverview._meta.get_field("data")
+        placeholder, value = prepared(field, chart_data)
+        params.append(value)
+        column = quote(field.column)
+        steps.append(
+            f"inserted_overview AS (INSERT INTO {quote(AnalysisOverview._meta.db_table)} "
+            f"({link(AnalysisOverview)}, {column}) SELECT id, {placeholder} FROM saved "
+            f"ON CONFLICT ({link(AnalysisOverview)}) DO UPDATE SET {column} = EXCLUDED.{column})"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(steps)} SELECT count(*) FROM saved", params)
+        (saved,) = cursor.fetchone()
+    return bool(saved)
 
 
 def _save_charts(analysis: Analysis, data: dict[str, Any] | None) -> None:
@@ -266,15 +338,22 @@ def analysis_run(
     # What the charts are drawn from does not depend on the model: it is computed in a
     # thread of its own while the model runs (numpy's FFTs release the GIL, and the speech
     # regions are found on one core), so that it is ready when the result is.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="overview") as pool:
-        charts = pool.submit(_chart_data, signal, analysis=analysis)
-        return _analysis_run(
-            analysis=analysis,
-            signal=signal,
-            charts=charts,
-            should_stop=should_stop,
-            started=started,
-        )
+    charts = _overview_pool().submit(_chart_data, signal, analysis=analysis)
+    return _analysis_run(
+        analysis=analysis,
+        signal=signal,
+        charts=charts,
+        should_stop=should_stop,
+        started=started,
+    )
+
+
+@functools.cache
+def _overview_pool() -> ThreadPoolExecutor:
+    """The threads that make the charts' data, one per job slot, kept for the process's
+    life (starting a thread per analysis cost more than the data itself on a busy CPU)."""
+    slots = settings.PROCRASTINATE_WORKER_DEFAULTS.get("concurrency", 1)
+    return ThreadPoolExecutor(max_workers=max(1, slots), thread_name_prefix="overview")
 
 
 def _analysis_run(

@@ -336,6 +336,11 @@ def service_env(database_url: str, scratch: Path) -> dict[str, str]:
     }
 
 
+# What the queue worker's launchers add to its environment (the Makefile's run and serve,
+# docker-compose.yml's worker): one BLAS thread, as its own threads keep the cores busy.
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
+
+
 def prepare(env: dict[str, str]) -> None:
     """What a deployment does before it serves: migrate, and collectstatic (DEBUG is off)."""
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
@@ -417,7 +422,7 @@ def service(
     commands = {"web": (web_command, {**env, **web_env})}
     for i in range(queue_workers):
         worker = [sys.executable, "manage.py", "procrastinate", "worker"]
-        commands[f"worker{i + 1}"] = (worker, env)
+        commands[f"worker{i + 1}"] = (worker, {**env, **WORKER_ENV})
     running = Service(url=f"http://{LOOPBACK}:{port}", server=server)
     try:
         for name, (command, command_env) in commands.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import math
 import tempfile
 import threading
 import unittest
@@ -292,10 +293,16 @@ def run_worker(*, queues: tuple[str, ...] = ("analyses",)) -> None:
     """
     from procrastinate.contrib.django import app
 
-    with app.replace_connector(app.connector.get_worker_connector()):
-        app.run_worker(
-            wait=False, install_signal_handlers=False, listen_notify=False, queues=list(queues)
-        )
+    from analyzer.tasks import job_connections
+
+    try:
+        with app.replace_connector(app.connector.get_worker_connector()):
+            app.run_worker(
+                wait=False, install_signal_handlers=False, listen_notify=False, queues=list(queues)
+            )
+    finally:
+        # The jobs' threads kept their connections (as in the worker): none outlives the run.
+        job_connections.close_expired(math.inf)
 
 
 @contextmanager
@@ -344,6 +351,9 @@ def background_worker(*, queues: tuple[str, ...] = ("analyses",)) -> Iterator[No
         loop.call_soon_threadsafe(task.cancel)
         thread.join(timeout=60)
         loop.close()
+        from analyzer.tasks import job_connections
+
+        job_connections.close_expired(math.inf)
 
 
 # --- mixins -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from itertools import count
 from unittest import mock
 
@@ -160,19 +161,33 @@ class TimelineTests(TempMediaMixin, TestCase):
         ):
             run_queued_analyses()
 
-        total = Analysis.objects.get(pk=analysis.pk).segments_total
+        row = Analysis.objects.get(pk=analysis.pk)
+        total = row.segments_total
         self.assertGreater(total, 1)
-        self.assertEqual(seen, [("running", i, total) for i in range(1, total + 1)])
+        # Every window but the last is written as it ends; the last one's count comes with
+        # the result, in the same write.
+        self.assertEqual(
+            seen,
+            [("running", i, total) for i in range(1, total)] + [("running", total - 1, total)],
+        )
+        self.assertEqual((row.status, row.segments_done), ("done", total))
 
     def test_it_throttles_the_progress_updates(self) -> None:
         analysis = _queue(speech_wav())
         progress = processing._Progress(analysis, should_stop=None)
 
-        with self.assertNumQueries(1):
-            for done in range(1, 11):
-                progress(done, 10)  # ten windows within half a second: one UPDATE
+        with self.assertNumQueries(0):
+            for done in range(1, 10):
+                progress(done, 10)  # nine windows within half a second: no UPDATE yet
+        later = time.monotonic() + processing.PROGRESS_INTERVAL_SECONDS
+        with (
+            mock.patch.object(processing.time, "monotonic", return_value=later),
+            self.assertNumQueries(1),
+        ):
+            progress(9, 10)
+            progress(10, 10)  # the last window: written with the result, not here
 
-        self.assertEqual(Analysis.objects.get(pk=analysis.pk).segments_done, 1)
+        self.assertEqual(Analysis.objects.get(pk=analysis.pk).segments_done, 9)
 
     def test_it_stops_when_the_worker_asks_it_to(self) -> None:
         analysis = _queue(long_speech_wav())

@@ -105,3 +105,47 @@ class WorkerTests(QueueMixin, TempMediaMixin, TransactionTestCase):
                     content, rf'<figure class="tchart" id="chart-{kind}">\s*<figcaption>'
                 )
         self.assertIn('<ul class="bars" id="chart-distribution"', content)
+
+
+class JobConnectionTests(TransactionTestCase):
+    """The worker's jobs keep their thread's database connection, within CONN_MAX_AGE."""
+
+    def test_it_reuses_a_jobs_connection_and_closes_it_once_idle_past_its_age(self) -> None:
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+
+        from django.db import connection
+
+        from analyzer.tasks import _Connections
+
+        kept = _Connections()
+        backends: list[int] = []
+
+        def job() -> None:
+            kept.take()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backends.append(cursor.fetchone()[0])
+            kept.park()
+
+        def alive(pid: int) -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+                return cursor.fetchone()[0] == 1
+
+        self.assertGreater(connection.settings_dict["CONN_MAX_AGE"], 0)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(job).result()
+            pool.submit(job).result()
+            self.assertEqual(backends[0], backends[1])  # one connection for both jobs
+            self.assertEqual(kept.close_expired(), 0)  # idle, but younger than CONN_MAX_AGE
+            self.assertTrue(alive(backends[0]))
+            self.assertEqual(kept.close_expired(time.monotonic() + 3600), 1)
+            for _ in range(50):  # the server notices the closed connection at once
+                if not alive(backends[0]):
+                    break
+                time.sleep(0.02)
+            self.assertFalse(alive(backends[0]))
+            pool.submit(job).result()  # the next job opens a new one
+        self.assertNotEqual(backends[2], backends[0])
+        kept.close_expired(float("inf"))
