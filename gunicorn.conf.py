@@ -65,9 +65,12 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5, minimum=1)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 
-# Each worker imports Django itself. The master stays small (the web processes never load
-# TensorFlow; the analysis worker does), and a replaced worker starts clean.
-preload_app = False
+# The master imports Django and the project once (about half a second of CPU) and forks
+# the workers from it: a cold start spends that once, not once per worker, and a worker
+# replaced after max_requests starts at once. Nothing at import opens a connection or a
+# thread (the web process loads no model: the speech check loads its detector on the
+# first upload), so nothing is shared across the fork by mistake.
+preload_app = True
 
 # The heartbeat file is touched constantly; on a disk-backed /tmp that can stall a worker.
 if os.path.isdir("/dev/shm"):

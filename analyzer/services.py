@@ -26,7 +26,6 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from analyzer import selectors, tasks
 from analyzer.models import Analysis
-from analyzer.processing import analysis_mark_failed
 from analyzer.uploads import (
     MISSING_FILE_ERROR,
     AnalysisInputError,
@@ -347,6 +346,10 @@ def analysis_requeue(*, analysis: Analysis) -> Analysis:
     """
     if not analysis.file or not analysis.file.storage.exists(analysis.file.name):
         logger.warning("Stored file of analysis %s is missing", analysis.pk)
+        # Here, not at the top: the web process does not import the worker's side (nor
+        # the model's code and SciPy behind it) just to serve pages.
+        from analyzer.processing import analysis_mark_failed
+
         return analysis_mark_failed(analysis=analysis, message=MISSING_FILE_ERROR)
     with transaction.atomic():
         analysis.status = Analysis.Status.PENDING

@@ -23,16 +23,22 @@ import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ml.audio import SAMPLE_RATE, ensure_speech, load_audio
 from ml.errors import AudioTooShortError, ModelLoadError, NoSpeechError
-from ml.features import FeatureConfig, FeatureSet, extract_features
 from ml.labels import EMOTION_NAMES, Emotion
 from ml.metrics import softmax
 from ml.verdict import DEFAULT_RULE, ClarityRule, Verdict
+
+if TYPE_CHECKING:
+    from ml.features import FeatureConfig
+
+# ml.features (and SciPy's signal and stats modules behind it, a second of imports) is
+# imported when a model is loaded, not with this module: the web process reads
+# predictions and verdicts from here (ml.timeline) but never runs a model.
 
 FORMAT = "speechemotion-model"
 VERSION = 1
@@ -154,12 +160,17 @@ class EmotionRecognizer:
         # A prior added to the averaged logits, fitted on held-out corpora (ml.evaluation).
         bias = meta.get("logit_bias") or {}
         self.logit_bias = np.array([float(bias.get(n, 0.0)) for n in EMOTION_NAMES])
+        from ml.features import extract_features
+
+        self._extract_features = extract_features
 
     # -- loading -------------------------------------------------------------------
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> EmotionRecognizer:
         """Load and check a saved model directory; ``ModelLoadError`` says what is wrong."""
+        from ml.features import FeatureConfig, FeatureSet
+
         path = Path(path)
         meta = read_meta(path)
         members, digests = [], []
@@ -204,7 +215,7 @@ class EmotionRecognizer:
         computed: dict[FeatureConfig, np.ndarray] = {}  # members often share features
         for m in self.members:
             if m.features not in computed:
-                feats = extract_features(signal, m.features)[None].astype(np.float32)
+                feats = self._extract_features(signal, m.features)[None].astype(np.float32)
                 computed[m.features] = feats
             total += m.weight * np.asarray(m.call(computed[m.features]))[0]
             weight += m.weight
@@ -264,6 +275,8 @@ def read_meta(path: Path) -> dict[str, Any]:
         if spec.get("onnx") and not (path / spec["onnx"]).is_file():
             raise ModelLoadError(f"{path} lacks the ONNX file {spec['onnx']!r}.")
         try:
+            from ml.features import FeatureConfig
+
             FeatureConfig.from_dict(spec.get("features", {}))
         except (TypeError, ValueError) as err:
             raise ModelLoadError(f"{path}: bad feature configuration: {err}") from err
@@ -278,11 +291,21 @@ def default_model_path() -> Path:
 
 _lock = threading.Lock()
 _cache: dict[Path, EmotionRecognizer] = {}
+# ``path`` as given -> its resolved key: resolving walks the path with a system call per
+# part (milliseconds on some file systems), and the worker asks for its model every job.
+_keys: dict[str | os.PathLike[str] | None, Path] = {}
+
+
+def _key(path: str | os.PathLike[str] | None) -> Path:
+    key = _keys.get(path)
+    if key is None:
+        key = _keys[path] = Path(path).resolve() if path else default_model_path().resolve()
+    return key
 
 
 def get_recognizer(path: str | os.PathLike[str] | None = None) -> EmotionRecognizer:
     """The recognizer for ``path`` (default: the bundled model), loaded once per process."""
-    key = Path(path).resolve() if path else default_model_path().resolve()
+    key = _key(path)
     rec = _cache.get(key)
     if rec is None:
         with _lock:

@@ -43,8 +43,28 @@ class GunicornConfigTests(SimpleTestCase):
         self.assertEqual(config["bind"], "['127.0.0.1:8000']")
         self.assertEqual((config["workers"], config["threads"]), ("2", "4"))
         self.assertEqual((config["max_requests"], config["max_requests_jitter"]), ("1000", "100"))
-        # TensorFlow is never imported by the web processes; nothing is preloaded either.
-        self.assertEqual(config["preload_app"], "False")
+        # The master imports the project once and forks the workers (a faster cold start).
+        self.assertEqual(config["preload_app"], "True")
+
+    def test_it_starts_the_web_process_without_the_models_code(self) -> None:
+        # What a gunicorn worker imports: not the worker's side, the model's feature code
+        # nor SciPy (a second of imports): the web process starts answering sooner.
+        code = (
+            "import sys; from speechemotion.wsgi import application; "
+            "print(sorted(m for m in ('scipy', 'ml.features', 'analyzer.processing', "
+            "'onnxruntime', 'ctranslate2') if m in sys.modules))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=settings.BASE_DIR,
+            env=os.environ | {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "localhost"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "[]")
 
     def test_it_reads_the_environment(self) -> None:
         config = _gunicorn_config(
