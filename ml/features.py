@@ -18,8 +18,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 
 from ml import filters
 from ml.audio import SAMPLE_RATE
@@ -90,7 +88,7 @@ class FeatureConfig:
 
 @lru_cache(maxsize=8)
 def _window(n_fft: int, win_length: int) -> np.ndarray:
-    win = scipy.signal.get_window("hann", win_length, fftbins=True).astype(np.float32)
+    win = filters.hann(win_length).astype(np.float32)
     pad = (n_fft - win_length) // 2
     return np.pad(win, (pad, n_fft - win_length - pad))
 
@@ -102,7 +100,7 @@ def power_spectrogram(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
     if len(x) < n_fft:
         x = np.pad(x, (0, n_fft - len(x)))
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    spec = scipy.fft.rfft(frames * _window(n_fft, config.win_length), axis=1, workers=1)
+    spec = np.fft.rfft(frames * _window(n_fft, config.win_length), axis=1)
     return (spec.real**2 + spec.imag**2).astype(np.float32)
 
 
@@ -156,7 +154,7 @@ def _spectral_contrast(power: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
 def stats_features(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Utterance statistics [shape=(stats_dim(config),)] float32."""
     lm_n = _normalise(log_mel(power, config), config.norm)
-    mfcc = scipy.fft.dct(lm_n, type=2, norm="ortho", axis=1)[:, : config.n_mfcc]
+    mfcc = lm_n @ filters.dct_basis(lm_n.shape[1], config.n_mfcc).T.astype(lm_n.dtype)
     chroma = power @ filters.chroma(config.sample_rate, config.n_fft).T
     chroma = chroma / (chroma.max(axis=1, keepdims=True) + 1e-10)
     contrast = _spectral_contrast(power, config.sample_rate, config.n_fft)
@@ -311,7 +309,7 @@ PITCH_FFT = 1024  # zero-padded past PITCH_WIN + the longest period: no wrap-rou
 
 @lru_cache(maxsize=1)
 def _pitch_window() -> tuple[np.ndarray, np.ndarray]:
-    w = scipy.signal.get_window("hann", PITCH_WIN, fftbins=False)
+    w = filters.hann(PITCH_WIN, periodic=False)
     acf = np.fft.irfft(np.abs(np.fft.rfft(w, PITCH_FFT)) ** 2)
     return w.astype(np.float32), (acf / acf[0]).astype(np.float32)
 
@@ -333,7 +331,7 @@ def short_spectra(signal: np.ndarray, config: FeatureConfig, frames: slice = sli
     n_frames = 1 + len(signal) // hop
     chunk = np.lib.stride_tricks.sliding_window_view(x, PITCH_WIN)[::hop][:n_frames][frames]
     chunk = chunk - chunk.mean(axis=1, keepdims=True)
-    spec = scipy.fft.rfft(chunk * w, n=PITCH_FFT, axis=1, workers=1)
+    spec = np.fft.rfft(chunk * w, n=PITCH_FFT, axis=1)
     freqs = _short_freqs(config.sample_rate)
     return (spec.real**2 + spec.imag**2) * (freqs <= config.fmax).astype(np.float32)
 
@@ -356,7 +354,7 @@ def pitch_from_spectra(p: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray
     """
     sr = config.sample_rate
     _, w_acf = _pitch_window()
-    acf = scipy.fft.irfft(p, n=PITCH_FFT, axis=1, workers=1)
+    acf = np.fft.irfft(p, n=PITCH_FFT, axis=1)
     lo, hi = int(sr / F0_MAX), int(sr / F0_MIN)
     # Lags lo-1 .. hi+1, so that a peak can be told from a slope at either end.
     r = acf[:, lo - 1 : hi + 2] / np.maximum(acf[:, :1], 1e-20) / w_acf[lo - 1 : hi + 2]
@@ -563,8 +561,8 @@ def functionals_features(
     floor = max(float(mel.max()), 1e-20) * 1e-8
     bands = 10 * np.log10(np.maximum(mel, floor))
     bands = bands - bands.mean()
-    ceps = scipy.fft.dct(_normalise(log_mel(power, config), config.norm), norm="ortho", axis=1)
-    ceps = ceps[:, 1 : N_CEPS + 1]
+    lm_n = _normalise(log_mel(power, config), config.norm)
+    ceps = (lm_n @ filters.dct_basis(lm_n.shape[1], N_CEPS + 1).T.astype(lm_n.dtype))[:, 1:]
     energy = power.sum(axis=1)
     loud = 10 * np.log10(energy + max(float(energy.max()), 1e-20) * 1e-8)
     loud = loud - loud.max()

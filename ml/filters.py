@@ -1,6 +1,6 @@
 """Mel and chroma filter banks in plain numpy.
 
-The features and the encoder need two fixed matrices that map a power spectrum onto
+The features and the encoder need a few fixed matrices that map a power spectrum onto
 mel bands or pitch classes. librosa builds them too, but importing ``librosa.filters``
 loads numba and llvmlite (about 50 MB in every serving process) for two matrices that
 are computed once. These give the same matrices (``ml/tests/test_filters.py`` compares
@@ -10,7 +10,9 @@ them with librosa's to 1e-6), from the published definitions:
   (linear below 1 kHz, logarithmic above), each scaled to unit area ("slaney" norm);
 - chroma: Ellis's chromagram weights, a Gaussian bump around each pitch class in
   log-frequency, columns scaled to unit length, then weighted by a broad Gaussian over
-  octaves centred on octave 5, rows starting at C.
+  octaves centred on octave 5, rows starting at C;
+- the Hann window and the orthonormal DCT-II basis, which would otherwise bring SciPy
+  (0.9 s of import) into every serving process for one window and one transform.
 """
 
 from __future__ import annotations
@@ -79,3 +81,25 @@ def chroma(sr: int, n_fft: int, n_chroma: int = 12, centre_octave: float = 5.0, 
     out = np.ascontiguousarray(weights[:, : n_fft // 2 + 1]).astype(np.float32)
     out.flags.writeable = False
     return out
+
+
+@lru_cache(maxsize=16)
+def hann(n: int, *, periodic: bool = True) -> np.ndarray:
+    """The Hann window of ``n`` samples, float64: periodic (for spectra framed by an FFT
+    of that length) or symmetric (zero at both ends)."""
+    span = n if periodic else n - 1
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / max(span, 1))
+    window.setflags(write=False)
+    return window
+
+
+@lru_cache(maxsize=8)
+def dct_basis(n: int, k: int | None = None) -> np.ndarray:
+    """The orthonormal DCT-II as a matrix [shape=(k, n)] (``x @ basis.T`` transforms the
+    last axis and keeps the first ``k`` coefficients): the cepstra of a log spectrum."""
+    k = n if k is None else k
+    basis = np.cos(np.pi * np.arange(k)[:, None] * (2 * np.arange(n) + 1) / (2 * n))
+    basis *= np.sqrt(2.0 / n)
+    basis[0] /= np.sqrt(2.0)
+    basis.setflags(write=False)
+    return basis

@@ -44,12 +44,30 @@ class FilterBankTests(unittest.TestCase):
         np.testing.assert_allclose(filters.mel_to_hz(filters.hz_to_mel(hz)), hz, atol=1e-6)
         self.assertAlmostEqual(float(filters.hz_to_mel(1000.0)), 15.0)
 
+    def test_it_builds_the_same_windows_and_cepstra_as_scipy(self):
+        import scipy.fft
+        import scipy.signal
+
+        for n in (400, 640, 641):
+            for periodic in (True, False):
+                np.testing.assert_allclose(
+                    filters.hann(n, periodic=periodic),
+                    scipy.signal.get_window("hann", n, fftbins=periodic),
+                    atol=1e-12,
+                )
+        x = np.random.default_rng(1).standard_normal((7, 64))
+        np.testing.assert_allclose(
+            x @ filters.dct_basis(64, 13).T,
+            scipy.fft.dct(x, type=2, norm="ortho", axis=1)[:, :13],
+            atol=1e-10,
+        )
+
     def test_it_keeps_the_banks_read_only(self):
         bank = filters.mel(16000, 512, 64)
         with self.assertRaises(ValueError):
             bank[0, 0] = 1.0
 
-    def test_it_computes_features_without_librosa_or_numba(self):
+    def test_it_computes_features_without_librosa_numba_or_scipy(self):
         code = (
             "import sys, numpy as np\n"
             "from ml.features import FeatureConfig, FeatureSet, extract_features\n"
@@ -58,7 +76,8 @@ class FilterBankTests(unittest.TestCase):
             "for fs in (FeatureSet.FUNCTIONALS, FeatureSet.LOGMEL):\n"
             "    extract_features(x, FeatureConfig(feature_set=fs, voice_quality=True))\n"
             "log_mel(x)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'numba')))\n"
+            "heavy = ('librosa', 'numba', 'scipy')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
         )
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
