@@ -386,9 +386,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if "loco" in metrics:
             loco = metrics["loco"]
             if "without_neutral_bias" in loco:
-                print("without the neutral prior:")
+                weights = loco.get("member_weights")
+                equal = " (members weighed equally)" if weights else ""
+                print(f"without the neutral prior{equal}:")
                 print(format_loco(loco["without_neutral_bias"]))
-                print(f"with the neutral prior (+{loco['neutral_bias']} on the neutral logit):")
+                what = f"member weights {weights} and " if weights else ""
+                print(
+                    f"with {what}the neutral prior (+{loco['neutral_bias']} on the neutral "
+                    "logit), each corpus scored with what the other corpora chose:"
+                )
             print(format_loco(loco))
         if "ua_mean" in metrics:
             _print_summary(metrics)
