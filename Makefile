@@ -149,7 +149,7 @@ bench: venv
 train: venv
 	@$(PY) -m ml train $(TRAIN_ARGS)
 
-# Rebuilds the bundled model with its fixed seed, in one command (64 minutes on two cores
+# Rebuilds the bundled model with its fixed seed, in one command (45 minutes on two cores
 # shared with benchmarks, features cached; computing the features adds about 9; they are
 # cached in build/cache, so a rerun skips that):
 # 1. leave one corpus out: the headline figures, and the member weights, temperature,
