@@ -71,9 +71,9 @@ def _load(layers: int):
     if not weights.is_file():
         raise ModelLoadError(f"{weights} is missing; reinstall {PACKAGE}.")
     # Read once: checked as a whole, and what CTranslate2 gets made on the way (see
-    # _encoder_only: the decoder, 80 % of the file, is never run).
+    # encoder_only: the decoder, 80 % of the file, is never run).
     with weights.open("rb") as fh:
-        digest, model_bin = _encoder_only(fh, layers)
+        digest, model_bin = encoder_only(fh, layers)
     if digest != WEIGHTS_SHA256:
         raise ModelLoadError(
             f"{weights} has SHA-256 {digest}, not the {WEIGHTS_SHA256} of {PACKAGE}; "
@@ -101,11 +101,14 @@ _DECODER_ROWS = 1
 _CHUNK = 1 << 20
 
 
-def _encoder_only(fh: BinaryIO, layers: int) -> tuple[str, bytes]:
-    """Read a CTranslate2 Whisper ``model.bin`` (format version 6, as :func:`first_blocks`)
-    from ``fh`` once: the SHA-256 of all of it, and a model.bin for the encoder alone.
+def encoder_only(fh: BinaryIO, layers: int) -> tuple[str, bytes]:
+    """Read a CTranslate2 Whisper ``model.bin`` from ``fh`` once: the SHA-256 of all of it,
+    and a model.bin for the encoder alone.
 
-    The encoder keeps its first ``layers`` blocks (as :func:`first_blocks`); the decoder,
+    The file (format version 6) is a header, a count of variables, then each variable as
+    name, rank, dimensions, type, byte count and bytes, then aliases. The encoder keeps its
+    first ``layers`` blocks (``encoder/layer_N/...`` with N >= ``layers`` are left out; its
+    final layer norm stays, so the output is normalised as the full encoder's is); the decoder,
     which the emotion model never runs, keeps only what CTranslate2 needs to build the
     model (its scalars, its first block, the first row of its embeddings). The encoder's
     output is unchanged, bit for bit; loading takes a tenth of the time, and the float16
@@ -166,53 +169,9 @@ def _encoder_only(fh: BinaryIO, layers: int) -> tuple[str, bytes]:
     return digest.hexdigest(), b"".join([header, struct.pack("<I", kept), body, aliases])
 
 
-def first_blocks(model_bin: bytes, layers: int) -> bytes:
-    """A CTranslate2 ``model.bin`` whose encoder keeps only its first ``layers`` blocks.
-
-    The file (format version 6) is a header, a count of variables, then each variable as
-    name, rank, dimensions, type, byte count and bytes, then aliases. Variables named
-    ``encoder/layer_N/...`` with N >= ``layers`` are left out; the encoder's final layer
-    norm stays, so the output is normalised as the full encoder's is.
-    """
-    if not 1 <= layers <= ALL_LAYERS:
-        raise ValueError(f"the encoder has {ALL_LAYERS} blocks, not {layers}")
-    view = memoryview(model_bin)
-    pos = 0
-
-    def take(fmt: str) -> tuple:
-        nonlocal pos
-        values = struct.unpack_from(fmt, view, pos)
-        pos += struct.calcsize(fmt)
-        return values
-
-    (version,) = take("<I")
-    if version != 6:
-        raise ModelLoadError(f"unexpected CTranslate2 model format version {version}")
-    (name_len,) = take("<H")
-    pos += name_len + 4  # the spec's name, then its revision
-    header_end = pos
-    (count,) = take("<I")
-    kept = []
-    for _ in range(count):
-        start = pos
-        (name_len,) = take("<H")
-        name = bytes(view[pos : pos + name_len]).rstrip(b"\0").decode()
-        pos += name_len
-        (rank,) = take("<B")
-        pos += 4 * rank + 1  # dimensions, then the type
-        (size,) = take("<I")
-        pos += size
-        parts = name.split("/")
-        block = parts[1][len("layer_") :] if parts[0] == "encoder" and len(parts) > 2 else ""
-        if block.isdigit() and int(block) >= layers:
-            continue
-        kept.append(view[start:pos])
-    return b"".join([view[:header_end], struct.pack("<I", len(kept)), *kept, view[pos:]])
-
-
 def get_encoder(layers: int = ALL_LAYERS):
     """The CTranslate2 Whisper model with its first ``layers`` encoder blocks, loaded once
-    per process (thread-safe). Its decoder is a stub (see :func:`_encoder_only`): only
+    per process (thread-safe). Its decoder is a stub (see :func:`encoder_only`): only
     ``encode`` may be called on it."""
     model = _models.get(layers)
     if model is None:
