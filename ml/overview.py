@@ -13,7 +13,9 @@ Pure numpy; no Django, no librosa.
 from __future__ import annotations
 
 import base64
+import functools
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,9 +119,7 @@ def _spectrogram(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
         x = np.pad(x, (0, n_fft - len(x)))
     # Frames at the very ends are moved inwards rather than padded: no copy of the signal.
     starts = np.clip(centres.reshape(-1).astype(np.int64) - n_fft // 2, 0, len(x) - n_fft)
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[starts]
-    spectrum = np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)
-    power = (spectrum.real**2 + spectrum.imag**2).reshape(columns, per_column, -1).mean(axis=1)
+    power = _column_power(x, starts, n_fft, per_column)
     mel = filters.mel(sample_rate, n_fft, SPEC_BANDS, 0.0, fmax) @ power.T
     if not float(np.nanmax(mel)) > 1e-12:  # digital silence: all black, not all "loudest"
         return np.zeros(mel.shape, dtype=np.uint8), fmax
@@ -127,3 +127,59 @@ def _spectrogram(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
     db = np.nan_to_num(db, nan=-np.inf)
     level = np.nan_to_num(np.clip((db - db.max()) / SPEC_RANGE_DB + 1.0, 0.0, 1.0), nan=0.0)
     return np.round(level * 255).astype(np.uint8), fmax
+
+
+# Frames per FFT batch. The FFTs run in batches through buffers kept by each thread: as
+# whole-signal arrays (a megabyte or more each, fresh every call) the page faults and cache
+# misses cost more than the FFTs themselves. And in float64: NumPy's float32 FFT is about
+# five times slower than its float64 one. Together: 3.0 -> 1 ms for a 4 s clip.
+_BATCH_FRAMES = 64
+_scratch = threading.local()
+
+
+def _buffers(n_fft: int, rows: int) -> tuple[np.ndarray, ...]:
+    """This thread's (frames, spectrum, power, scratch) buffers for ``rows`` frames."""
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None or buffers[0].shape != (rows, n_fft):
+        bins = n_fft // 2 + 1
+        buffers = (
+            np.empty((rows, n_fft)),
+            np.empty((rows, bins), dtype=np.complex128),
+            np.empty((rows, bins)),
+            np.empty((rows, bins)),
+        )
+        _scratch.buffers = buffers
+    return buffers
+
+
+@functools.lru_cache(maxsize=4)
+def _window(n_fft: int) -> np.ndarray:
+    """NumPy's Hann window of ``n_fft`` samples (float64), made once."""
+    window = np.hanning(n_fft)
+    window.flags.writeable = False
+    return window
+
+
+def _column_power(x: np.ndarray, starts: np.ndarray, n_fft: int, per_column: int) -> np.ndarray:
+    """Power spectra [shape=(len(starts) // per_column, n_fft // 2 + 1)] float32 of the
+    Hann-windowed frames of ``x`` at ``starts``, each row the mean of ``per_column``
+    consecutive frames."""
+    columns = len(starts) // per_column
+    bins = n_fft // 2 + 1
+    rows = per_column * max(1, _BATCH_FRAMES // per_column)  # whole columns per batch
+    frames, spectrum, power, square = _buffers(n_fft, rows)
+    window = _window(n_fft)
+    view = np.lib.stride_tricks.sliding_window_view(x, n_fft)
+    out = np.empty((columns, bins), dtype=np.float32)
+    for first in range(0, len(starts), rows):
+        batch = starts[first : first + rows]
+        n = len(batch)
+        f, s, p, q = frames[:n], spectrum[:n], power[:n], square[:n]
+        np.multiply(view[batch], window, out=f)
+        np.fft.rfft(f, axis=1, out=s)
+        np.square(s.real, out=p)
+        np.square(s.imag, out=q)
+        np.add(p, q, out=p)
+        column = first // per_column
+        out[column : column + n // per_column] = p.reshape(-1, per_column, bins).mean(axis=1)
+    return out
