@@ -11,8 +11,9 @@ them with librosa's to 1e-6), from the published definitions:
 - chroma: Ellis's chromagram weights, a Gaussian bump around each pitch class in
   log-frequency, columns scaled to unit length, then weighted by a broad Gaussian over
   octaves centred on octave 5, rows starting at C;
-- the Hann window and the orthonormal DCT-II basis, which would otherwise bring SciPy
-  (0.9 s of import) into every serving process for one window and one transform.
+- the Hann window and the orthonormal DCT-II basis, which would otherwise bring
+  ``scipy.signal`` (0.8 s of import, against 0.2 s for ``scipy.fft``, whose FFTs the
+  features keep: 7 times faster than numpy's) into every serving process.
 """
 
 from __future__ import annotations
