@@ -164,6 +164,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from ml.verdict import fit_clarity_rule
 
         held = leave_one_corpus_out(items, members, log=_log)
+        if args.held_out_out:
+            _save_held_out(args.held_out_out, held, recipes, items)
         raw = loco_summary(held)
         print("members weighed equally, without a neutral prior:")
         print(format_loco(raw))
@@ -260,6 +262,22 @@ _LICENCES = (
     "RAVDESS: CC BY-NC-SA 4.0 (non-commercial, share-alike, attribution); SAVEE, EMOVO, "
     "CASIA: research use"
 )
+
+
+def _save_held_out(path: Path, held, recipes, items) -> None:
+    """Each member's leave-one-corpus-out logits, so that another way of weighing them
+    can be tried without training again (``np.load``: members [m, n, 8], labels, corpora,
+    names, files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        members=held.members,
+        labels=held.labels,
+        corpora=held.corpora,
+        names=np.array([f"{r.architecture}-{r.seed}" for r in recipes]),
+        files=np.array([str(u.path) for u in items]),
+    )
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _layers_per_encoder(text: str, encoders: int) -> list[int]:
@@ -530,6 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, help="where to save the final model")
     tr.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     tr.add_argument("--metrics-out", type=Path, help="also write the figures to this JSON file")
+    tr.add_argument(
+        "--held-out-out",
+        type=Path,
+        help="also write each member's leave-one-corpus-out logits to this .npz file",
+    )
     tr.set_defaults(func=cmd_train)
 
     am = sub.add_parser(

@@ -121,6 +121,7 @@ class LeaveOneCorpusOutTests(TempDirMixin, unittest.TestCase):
             "--arch", "enc+enc+func",
             "--encoder-layers", "2,4",
             "--fit-weights",
+            "--held-out-out", cls.tmp / "held-out.npz",
             "--epochs", "2",
             "--folds", "2",
             "--score-on", "",
@@ -159,6 +160,15 @@ class LeaveOneCorpusOutTests(TempDirMixin, unittest.TestCase):
             ["Italian actors (EMOVO)", "North American English actors (RAVDESS)"],
         )
         self.assertEqual(meta["training"]["corpora"], ["emovo", "ravdess"])
+
+    def test_it_keeps_each_members_held_out_logits_for_later_weighing(self) -> None:
+        import numpy as np
+
+        held = np.load(self.tmp / "held-out.npz")
+        self.assertEqual(held["members"].shape, (3, 30, len(EMOTIONS)))
+        self.assertEqual(list(held["names"]), ["enc-1337", "enc-1338", "func-1339"])
+        self.assertEqual(sorted(set(held["corpora"])), ["emovo", "ravdess"])
+        self.assertEqual(len(held["labels"]), len(held["files"]))
 
     def test_it_saves_the_member_weights_fitted_on_unheard_corpora(self) -> None:
         meta = json.loads((self.model / "meta.json").read_text())
