@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from functools import cached_property
 from pathlib import PurePath
 
 from django.conf import settings
@@ -10,9 +9,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from ml.card import ModelCard
-from ml.labels import EMOTIONS, Emotion
-from ml.verdict import DEFAULT_RULE, ClarityRule, Verdict, VerdictKind
+from ml.labels import EMOTIONS, Emotion, Verdict, VerdictKind
 
 EmotionChoice = models.TextChoices(
     "EmotionChoice", [(emotion.name, (emotion.value, emotion.label)) for emotion in EMOTIONS]
@@ -189,22 +186,6 @@ class Analysis(models.Model):
         outcome = self.outcome
         return bool(outcome and outcome.clear)
 
-    @cached_property
-    def clarity_rule(self) -> ClarityRule:
-        """The rule the verdict was judged by, for the segments too."""
-        try:
-            return ClarityRule.from_dict(self.clarity) if self.clarity else DEFAULT_RULE
-        except (TypeError, ValueError):
-            return DEFAULT_RULE
-
-    @cached_property
-    def card(self) -> ModelCard | None:
-        """The model card stored with the result, if the model had one."""
-        try:
-            return ModelCard.from_dict(self.model_card) if self.model_card else None
-        except (TypeError, ValueError):
-            return None
-
     @property
     def is_active(self) -> bool:
         """Queued or being analysed: the result page keeps updating itself."""
@@ -281,10 +262,6 @@ class Segment(models.Model):
     @property
     def emotion_enum(self) -> Emotion:
         return Emotion(self.emotion)
-
-    def verdict_by(self, rule: ClarityRule) -> Verdict:
-        """This segment's verdict by ``rule`` (its analysis's ``clarity_rule``)."""
-        return rule.judge(self.probabilities)
 
 
 class AnalysisChart(models.Model):

@@ -14,47 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from ml.errors import ModelLoadError
-from ml.labels import EMOTION_NAMES, EMOTIONS, Emotion
+from ml.labels import EMOTION_NAMES, EMOTIONS, Verdict, VerdictKind, verdict_text
 
 # The thresholds of the fit are searched on this grid (plain numbers in meta.json).
 _GRID = np.round(np.arange(0, 100) / 100, 2)
-
-
-class VerdictKind(StrEnum):
-    CLEAR = "clear"
-    MIXED = "mixed"
-    UNCLEAR = "unclear"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the result may say: one emotion (clear), the top two (mixed), or none (unclear)."""
-
-    kind: VerdictKind
-    emotions: tuple[Emotion, ...]
-
-    @property
-    def clear(self) -> bool:
-        return self.kind is VerdictKind.CLEAR
-
-    @property
-    def text(self) -> str:
-        """The words of the result: Happy, Mixed: happy, surprised, or No clear emotion."""
-        return verdict_text(self.kind, self.emotions)
-
-
-def verdict_text(kind: str, emotions: tuple[Emotion, ...] | list[Emotion]) -> str:
-    if kind == VerdictKind.CLEAR and emotions:
-        return emotions[0].label
-    if kind == VerdictKind.MIXED and len(emotions) >= 2:
-        return f"Mixed: {emotions[0].value}, {emotions[1].value}"
-    return "No clear emotion"
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,15 @@ from django.utils.safestring import SafeString
 
 from analyzer import charts
 from analyzer.palette import EMOTION_COLOURS, EMOTION_COLOURS_DARK
+from ml.card import ModelCard
+from ml.verdict import DEFAULT_RULE, ClarityRule
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from analyzer.charts import Figures
     from analyzer.models import Analysis, Segment
-    from ml.labels import Emotion
-    from ml.verdict import Verdict
+    from ml.labels import Emotion, Verdict
 
 register = template.Library()
 
@@ -113,8 +114,23 @@ def percent_value(value: float | None) -> str:
 
 @register.filter
 def verdict_by(segment: Segment, analysis: Analysis) -> Verdict:
-    """A segment's verdict by the clarity rule its analysis was judged by."""
-    return segment.verdict_by(analysis.clarity_rule)
+    """A segment's verdict by the clarity rule its analysis was judged by (stored with the
+    analysis; the default rule for one stored without, or with a damaged one)."""
+    try:
+        rule = ClarityRule.from_dict(analysis.clarity) if analysis.clarity else DEFAULT_RULE
+    except (TypeError, ValueError):
+        rule = DEFAULT_RULE
+    return rule.judge(segment.probabilities)
+
+
+@register.filter
+def model_card(analysis: Analysis) -> ModelCard | None:
+    """The plain-words card of the model that made ``analysis``, stored with it (None when
+    that model had none, or it is damaged)."""
+    try:
+        return ModelCard.from_dict(analysis.model_card) if analysis.model_card else None
+    except (TypeError, ValueError):
+        return None
 
 
 @register.filter
