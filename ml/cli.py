@@ -274,7 +274,7 @@ def _save_held_out(path: Path, held, recipes, items) -> None:
         members=held.members,
         labels=held.labels,
         corpora=held.corpora,
-        names=np.array([f"{r.architecture}-{r.seed}" for r in recipes]),
+        names=np.array([_member(r) for r in recipes]),
         files=np.array([str(u.path) for u in items]),
     )
     print(f"wrote {path}", file=sys.stderr)
@@ -295,12 +295,14 @@ def _layers_per_encoder(text: str, encoders: int) -> list[int]:
     return layers
 
 
+def _member(recipe) -> str:
+    """A member's name, as its weights file is named: one kind may come twice."""
+    return f"{recipe.architecture}-{recipe.seed}"
+
+
 def _names(recipes, weights) -> dict[str, float]:
-    """Weights keyed like the weights files: one kind may come twice."""
-    return {
-        f"{r.architecture}-{r.seed}": round(float(w), 2)
-        for r, w in zip(recipes, weights, strict=True)
-    }
+    """Weights keyed by member name."""
+    return {_member(r): round(float(w), 2) for r, w in zip(recipes, weights, strict=True)}
 
 
 def _speaker_metrics(items, members, recipes, args, *, bias: float = 0.0, weights=None) -> dict:
@@ -324,8 +326,8 @@ def _speaker_metrics(items, members, recipes, args, *, bias: float = 0.0, weight
     metrics = CVResult(logits, labels, folds, seconds).subset(keep).summary()
     metrics["scored_corpora"] = score_on
     if len(results) > 1:
-        metrics["members"] = {  # keyed like the weights files: one kind may come twice
-            f"{r.architecture}-{r.seed}": res.subset(keep).summary()["ua_mean"]
+        metrics["members"] = {
+            _member(r): res.subset(keep).summary()["ua_mean"]
             for r, res in zip(recipes, results, strict=True)
         }
     _print_summary(metrics)

@@ -140,10 +140,6 @@ def best_neutral_bias(logits, labels, corpora) -> tuple[tuple, float]:
     return best
 
 
-def _neutral_bias_for(logits, labels, corpora) -> float:
-    return best_neutral_bias(logits, labels, corpora)[1]
-
-
 def neutral_bias(held: HeldOut) -> tuple[float, HeldOut]:
     """A prior for ordinary speech, fitted on held-out-corpus logits.
 
@@ -155,9 +151,9 @@ def neutral_bias(held: HeldOut) -> tuple[float, HeldOut]:
     shifted = held.logits.copy()
     for c in sorted(set(held.corpora)):
         rest = held.corpora != c
-        b = _neutral_bias_for(held.logits[rest], held.labels[rest], held.corpora[rest])
+        _, b = best_neutral_bias(held.logits[rest], held.labels[rest], held.corpora[rest])
         shifted[held.corpora == c, NEUTRAL] += b
-    b_all = _neutral_bias_for(held.logits, held.labels, held.corpora)
+    _, b_all = best_neutral_bias(held.logits, held.labels, held.corpora)
     return b_all, HeldOut(shifted, held.labels, held.corpora, held.seconds)
 
 
