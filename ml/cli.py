@@ -267,7 +267,8 @@ _LICENCES = (
 def _save_held_out(path: Path, held, recipes, items) -> None:
     """Each member's leave-one-corpus-out logits, so that another way of weighing them
     can be tried without training again (``np.load``: members [m, n, 8], labels, corpora,
-    names, files)."""
+    names, blocks (the encoder blocks an enc member reads, 0 for others), files;
+    ``scripts/weigh_members.py`` reads it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path,
@@ -275,6 +276,9 @@ def _save_held_out(path: Path, held, recipes, items) -> None:
         labels=held.labels,
         corpora=held.corpora,
         names=np.array([_member(r) for r in recipes]),
+        blocks=np.array(
+            [r.features.encoder_layers if r.architecture == "enc" else 0 for r in recipes]
+        ),
         files=np.array([str(u.path) for u in items]),
     )
     print(f"wrote {path}", file=sys.stderr)

@@ -21,7 +21,7 @@ import itertools
 
 import numpy as np
 
-from ml.evaluation import NEUTRAL, HeldOut, best_neutral_bias
+from ml.evaluation import NEUTRAL, NEUTRAL_TARGET, HeldOut, best_neutral_bias
 
 STEP = 0.1
 
@@ -43,10 +43,10 @@ def combine(member_logits: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.tensordot(w / w.sum(), member_logits, axes=1).astype(np.float32)
 
 
-def _fit(member_logits, labels, corpora) -> tuple[np.ndarray, float]:
+def _fit(member_logits, labels, corpora, target: float) -> tuple[np.ndarray, float]:
     best = None
     for w in simplex(len(member_logits)):
-        key, bias = best_neutral_bias(combine(member_logits, w), labels, corpora)
+        key, bias = best_neutral_bias(combine(member_logits, w), labels, corpora, target)
         # Ties go to the flattest weights (closest to equal), then to the grid's order.
         key = (*key, -float(np.abs(w - 1 / len(w)).sum()))
         if best is None or key > best[0]:
@@ -54,16 +54,17 @@ def _fit(member_logits, labels, corpora) -> tuple[np.ndarray, float]:
     return best[1], best[2]
 
 
-def fit_weights(held: HeldOut) -> tuple[np.ndarray, float, HeldOut]:
+def fit_weights(held: HeldOut, target: float = NEUTRAL_TARGET) -> tuple[np.ndarray, float, HeldOut]:
     """Member weights and neutral prior fitted on every corpus (for the saved model), and
-    the held-out logits combined *nested*: each corpus by what the others chose."""
+    the held-out logits combined *nested*: each corpus by what the others chose. ``target``
+    is the neutral recall every corpus must reach."""
     if held.members is None:
         raise ValueError("the held-out logits do not keep each member's logits")
     nested = np.zeros_like(held.logits)
     for c in sorted(set(held.corpora)):
         rest, mine = held.corpora != c, held.corpora == c
-        w, b = _fit(held.members[:, rest], held.labels[rest], held.corpora[rest])
+        w, b = _fit(held.members[:, rest], held.labels[rest], held.corpora[rest], target)
         nested[mine] = combine(held.members[:, mine], w)
         nested[mine, NEUTRAL] += b
-    w_all, b_all = _fit(held.members, held.labels, held.corpora)
+    w_all, b_all = _fit(held.members, held.labels, held.corpora, target)
     return w_all, b_all, HeldOut(nested, held.labels, held.corpora, held.seconds, held.members)

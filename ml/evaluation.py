@@ -121,10 +121,12 @@ NEUTRAL_TARGET = 0.5  # ordinary speech must come back neutral at least half the
 _BIAS_GRID = np.round(np.arange(0.0, 4.01, 0.1), 2)
 
 
-def best_neutral_bias(logits, labels, corpora) -> tuple[tuple, float]:
+def best_neutral_bias(
+    logits, labels, corpora, target: float = NEUTRAL_TARGET
+) -> tuple[tuple, float]:
     """The neutral bias (added to the neutral logit) that maximises the mean UA over
-    ``corpora`` while every corpus calls at least half of its neutral takes neutral; when
-    none does, the one with the best lowest neutral recall. Returns it with its key
+    ``corpora`` while every corpus calls at least ``target`` of its neutral takes neutral;
+    when none does, the one with the best lowest neutral recall. Returns it with its key
     (comparable across logits: larger is better)."""
     best = None
     names = sorted(set(corpora))
@@ -134,7 +136,7 @@ def best_neutral_bias(logits, labels, corpora) -> tuple[tuple, float]:
         scores = [_scores(labels[corpora == c], shifted[corpora == c]) for c in names]
         ua = float(np.mean([s["ua"] for s in scores]))
         low = min(s["neutral_recall"] for s in scores if s["neutral_recall"] is not None)
-        key = (1, ua, low) if low >= NEUTRAL_TARGET else (0, low, ua)
+        key = (1, ua, low) if low >= target else (0, low, ua)
         if best is None or key > best[0]:
             best = (key, float(b))
     return best

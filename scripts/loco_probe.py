@@ -1,6 +1,6 @@
 """Quick probes of feature sets across corpora: logistic regression, leave one corpus out.
 
-    python scripts/loco_probe.py --features enc [func ...] [--balance corpus] [--C 0.001]
+    python scripts/loco_probe.py --features enc [enc1 enc3 func ...] [--balance corpus] [--C 0.001]
         [--speaker-norm] [--neutral-bias 1.0] [--folds] [--encoder-layers 2]
 
 Each corpus is scored by a logistic regression trained on the other corpora (clean takes,
@@ -34,6 +34,11 @@ from ml.training import VARIANTS, compute_features  # noqa: E402
 CONFIGS = {
     "enc": FeatureConfig(feature_set=FeatureSet.ENCODER),
     "func": FeatureConfig(feature_set=FeatureSet.FUNCTIONALS, voice_quality=True),
+    # one block of the encoder each, to probe blocks side by side: --features enc1 enc3
+    **{
+        f"enc{n}": FeatureConfig(feature_set=FeatureSet.ENCODER, encoder_layers=n)
+        for n in (1, 2, 3, 4)
+    },
 }
 CORPORA = ("ravdess", "savee", "emovo", "casia")
 

@@ -73,3 +73,26 @@ class MemberWeightTests(unittest.TestCase):
         held = _held_out({c: (True, True) for c in CORPORA})
         with self.assertRaises(ValueError):
             fit_weights(HeldOut(held.logits, held.labels, held.corpora, 0.0))
+
+
+def _shy_of_neutral(n: int = 400, seed: int = 5) -> HeldOut:
+    """One member that puts neutral second on every take, behind the top by U(0, 3): a
+    larger prior calls more neutral takes neutral and more of the others neutral too."""
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(len(EMOTIONS)), n // len(EMOTIONS) * len(CORPORA))
+    corpora = np.repeat(CORPORA, n)
+    logits = np.zeros((len(labels), len(EMOTIONS)))
+    top = np.where(labels == 0, 4, labels)  # neutral takes lean to angry
+    logits[np.arange(len(labels)), top] = 3.0
+    logits[:, 0] = 3.0 - rng.uniform(0.0, 3.0, len(labels))
+    return HeldOut(logits, labels, corpora, 0.0, logits[None])
+
+
+class NeutralTargetTests(unittest.TestCase):
+    def test_it_raises_the_prior_for_a_stricter_neutral_target(self) -> None:
+        held = _shy_of_neutral()
+        _, half, _ = fit_weights(held)
+        _, strict, nested = fit_weights(held, 0.8)
+        self.assertGreater(strict, half)
+        for c in CORPORA:
+            self.assertGreater(nested.per_corpus()[c]["neutral_recall"], 0.7)
