@@ -116,6 +116,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ml.features import FeatureConfig, FeatureSet
     from ml.training import CHANNEL_VARIANTS, VARIANTS, Recipe, compute_features
 
+    if args.speaker_norm and args.out is not None:
+        raise SystemExit(
+            "--speaker-norm measures what standardising each voice over its own takes "
+            "gives; a model trained so needs several takes of one voice, which the service "
+            "cannot give it yet: leave out --out"
+        )
     items = []
     for root in args.data:
         items += corpus(root)
@@ -148,6 +154,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         feats.append(
             compute_features(items, config, recipe.variants, seed=args.seed, cache_dir=args.cache)
         )
+    if args.speaker_norm:
+        from ml.voices import standardise_by_voice
+
+        voices = [u.speaker for u in items]
+        try:
+            feats = [standardise_by_voice(f, voices) for f in feats]
+        except ValueError as e:
+            raise SystemExit(f"--speaker-norm: {e} (enc, func or mlp members)") from e
+        print(f"features standardised over each speaker's own takes ({len(set(voices))} speakers)")
     members = list(zip(feats, recipes, strict=True))
     temperature, extra, bias = None, {}, 0.0
     weights = np.full(len(members), 1 / len(members))
@@ -549,6 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="leave one corpus out (with two corpora or more): the headline figures, the "
         "temperature and the clarity rule",
+    )
+    tr.add_argument(
+        "--speaker-norm",
+        action="store_true",
+        help="standardise every take's features over its speaker's takes (held-out "
+        "speakers by their own, without labels): a measurement, not a servable model",
     )
     tr.add_argument("--name", default="speechemotion")
     tr.add_argument("--out", type=Path, help="where to save the final model")

@@ -1,7 +1,8 @@
 """Quick probes of feature sets across corpora: logistic regression, leave one corpus out.
 
     python scripts/loco_probe.py --features enc [enc1 enc3 func ...] [--balance corpus] [--C 0.001]
-        [--speaker-norm] [--neutral-bias 1.0] [--folds] [--encoder-layers 2]
+        [--speaker-norm [--speaker-clips K]] [--corpus-norm] [--neutral-bias 1.0] [--folds]
+        [--encoder-layers 2]
 
 Each corpus is scored by a logistic regression trained on the other corpora (clean takes,
 features standardised on the training corpora), over the emotions it has: UA and neutral
@@ -10,7 +11,9 @@ every other speaker of every corpus). Features come from the training cache (bui
 computed there when missing, as ``python -m ml train`` does). This is how the model card's
 "levers" rows were measured; a lever that wins here is then tried in the real recipe.
 ``--speaker-norm`` standardises each speaker's features over that speaker's takes: it
-needs several takes of one voice, which a single upload does not have.
+needs several takes of one voice, which a single upload does not have; with
+``--speaker-clips K`` the statistics come from only K of them (a few minutes of speech).
+``--corpus-norm`` standardises each corpus over its own takes (one source of many voices).
 """
 
 from __future__ import annotations
@@ -43,11 +46,16 @@ CONFIGS = {
 CORPORA = ("ravdess", "savee", "emovo", "casia")
 
 
-def _speaker_norm(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+def _speaker_norm(x: np.ndarray, speakers: np.ndarray, clips: int = 0, seed: int = 1337):
+    """Each speaker's takes standardised by that speaker's mean and s.d.: over all of its
+    takes, or (``clips`` > 0) over only that many of them drawn at random, as a recording
+    of a few minutes would give."""
+    rng = np.random.default_rng(seed)
     x = x.copy()
     for s in np.unique(speakers):
-        m = speakers == s
-        x[m] = (x[m] - x[m].mean(axis=0)) / (x[m].std(axis=0) + 1e-6)
+        m = np.flatnonzero(speakers == s)
+        ref = x[rng.choice(m, size=min(clips, len(m)), replace=False)] if clips else x[m]
+        x[m] = (x[m] - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-6)
     return x
 
 
@@ -75,6 +83,17 @@ def main() -> None:
     p.add_argument("--balance", choices=("none", "corpus"), default="corpus")
     p.add_argument("--C", type=float, default=0.001, help="inverse L2 strength")
     p.add_argument("--speaker-norm", action="store_true")
+    p.add_argument(
+        "--speaker-clips",
+        type=int,
+        default=0,
+        help="with --speaker-norm: each speaker's statistics from only this many takes",
+    )
+    p.add_argument(
+        "--corpus-norm",
+        action="store_true",
+        help="standardise each corpus over its own takes (one source of many voices)",
+    )
     p.add_argument("--neutral-bias", type=float, default=0.0, help="added to neutral's score")
     p.add_argument("--folds", action="store_true", help="also the RAVDESS actor folds")
     p.add_argument("--cache", type=Path, default=Path("build/cache"))
@@ -99,7 +118,9 @@ def main() -> None:
     y = np.array([u.label for u in items])
     corpora = np.array([u.corpus for u in items])
     if args.speaker_norm:
-        x = _speaker_norm(x, np.array([u.speaker for u in items]))
+        x = _speaker_norm(x, np.array([u.speaker for u in items]), args.speaker_clips)
+    if args.corpus_norm:
+        x = _speaker_norm(x, corpora)
 
     uas, neutral = [], []
     for c in CORPORA:

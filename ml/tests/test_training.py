@@ -167,8 +167,36 @@ class LeaveOneCorpusOutTests(TempDirMixin, unittest.TestCase):
         held = np.load(self.tmp / "held-out.npz")
         self.assertEqual(held["members"].shape, (3, 30, len(EMOTIONS)))
         self.assertEqual(list(held["names"]), ["enc-1337", "enc-1338", "func-1339"])
+        self.assertEqual(list(held["blocks"]), [2, 4, 0])
         self.assertEqual(sorted(set(held["corpora"])), ["emovo", "ravdess"])
         self.assertEqual(len(held["labels"]), len(held["files"]))
+
+    def test_it_measures_speakers_standardised_over_their_own_takes(self) -> None:
+        result = run_ml(
+            "train",
+            "--data", self.ravdess, self.emovo,
+            "--arch", "enc+func",
+            "--encoder-layers", "2",
+            "--speaker-norm",
+            "--epochs", "2",
+            "--folds", "0",
+            "--cache", self.tmp / "cache",
+            timeout=600,
+        )  # fmt: skip
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        self.assertIn(
+            "features standardised over each speaker's own takes (4 speakers)", result.stdout
+        )
+        self.assertRegex(result.stdout, r"emovo +UA \d\.\d{3}  neutral recall \d\.\d\d")
+
+    def test_it_will_not_save_a_model_that_needs_a_speakers_other_takes(self) -> None:
+        result = run_ml(
+            "train", "--data", self.ravdess, "--speaker-norm", "--out", self.tmp / "sn",
+            timeout=120,
+        )  # fmt: skip
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("leave out --out", result.stderr)
+        self.assertFalse((self.tmp / "sn").exists())
 
     def test_it_saves_the_member_weights_fitted_on_unheard_corpora(self) -> None:
         meta = json.loads((self.model / "meta.json").read_text())
