@@ -187,13 +187,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.fit_weights and len(members) > 1:
             from ml.ensemble import fit_weights
 
-            weights, bias, nested = fit_weights(held)
+            weights, bias, nested = fit_weights(held, args.neutral_target)
             what = f"member weights {_names(recipes, weights)} and the neutral prior"
         else:
-            bias, nested = neutral_bias(held)
+            bias, nested = neutral_bias(held, args.neutral_target)
             what = "the neutral prior"
         loco = loco_summary(nested)
         loco["neutral_bias"] = bias
+        loco["neutral_target"] = args.neutral_target
         loco["member_weights"] = _names(recipes, weights)
         loco["without_neutral_bias"] = raw
         print(f"with {what} (+{bias} on the neutral logit); each corpus scored with what")
@@ -531,6 +532,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="weigh the members, with the neutral prior, on the leave-one-corpus-out "
         "logits (nested: each corpus scored with what the others chose); default: equal",
+    )
+    tr.add_argument(
+        "--neutral-target",
+        type=float,
+        default=0.5,
+        help="the neutral recall every training corpus must reach when the prior is "
+        "fitted (above 0.5 leaves a margin for corpora never heard)",
     )
     tr.add_argument("--norm", choices=("none", "global", "bin"), default="global")
     tr.add_argument("--mixup", type=float, default=0.0)

@@ -142,7 +142,7 @@ def best_neutral_bias(
     return best
 
 
-def neutral_bias(held: HeldOut) -> tuple[float, HeldOut]:
+def neutral_bias(held: HeldOut, target: float = NEUTRAL_TARGET) -> tuple[float, HeldOut]:
     """A prior for ordinary speech, fitted on held-out-corpus logits.
 
     Acted corpora hold few neutral takes and many loud ones; people upload mostly ordinary
@@ -153,9 +153,9 @@ def neutral_bias(held: HeldOut) -> tuple[float, HeldOut]:
     shifted = held.logits.copy()
     for c in sorted(set(held.corpora)):
         rest = held.corpora != c
-        _, b = best_neutral_bias(held.logits[rest], held.labels[rest], held.corpora[rest])
+        _, b = best_neutral_bias(held.logits[rest], held.labels[rest], held.corpora[rest], target)
         shifted[held.corpora == c, NEUTRAL] += b
-    _, b_all = best_neutral_bias(held.logits, held.labels, held.corpora)
+    _, b_all = best_neutral_bias(held.logits, held.labels, held.corpora, target)
     return b_all, HeldOut(shifted, held.labels, held.corpora, held.seconds)
 
 
