@@ -7,7 +7,7 @@ import unittest
 import numpy as np
 
 from ml.ensemble import combine, fit_weights, simplex
-from ml.evaluation import HeldOut
+from ml.evaluation import HeldOut, neutral_bias
 from ml.labels import EMOTIONS
 
 CORPORA = ("a", "b", "c", "d")
@@ -93,6 +93,14 @@ class NeutralTargetTests(unittest.TestCase):
         held = _shy_of_neutral()
         _, half, _ = fit_weights(held)
         _, strict, nested = fit_weights(held, 0.8)
+        self.assertGreater(strict, half)
+        for c in CORPORA:
+            self.assertGreater(nested.per_corpus()[c]["neutral_recall"], 0.7)
+
+    def test_it_raises_a_single_models_prior_for_a_stricter_target_too(self) -> None:
+        held = _shy_of_neutral()
+        half, _ = neutral_bias(held)
+        strict, nested = neutral_bias(held, 0.8)
         self.assertGreater(strict, half)
         for c in CORPORA:
             self.assertGreater(nested.per_corpus()[c]["neutral_recall"], 0.7)
